@@ -1,0 +1,69 @@
+# kvmcloud.cloud — the two commands of the README are `make cloud` and `make test`.
+#
+# Both start from a bare Debian 12 machine: they install what the controller needs (a
+# Python virtual environment with the pinned tools), then Ansible does the rest.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+VENV ?= $(ROOT)/.venv
+PYTHON ?= python3
+STAMP := $(VENV)/.installed
+
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(ROOT)/collections
+# No network round trip to Galaxy on every run.
+export ANSIBLE_GALAXY_DISABLE_GPG_VERIFY := 1
+
+# Debian packages the controller needs to build libvirt-python into the virtual environment.
+CONTROLLER_DEBS := gcc pkg-config libvirt-dev git
+
+.PHONY: help cloud test venv hypervisor unit integration sanity lint molecule build clean
+
+help:
+	@echo "make cloud  - install, set this machine up as a hypervisor and bring the cloud up"
+	@echo "make test   - install, then run lint, sanity, unit, Molecule and integration tests"
+
+cloud: venv
+	ansible-playbook playbooks/site.yml
+
+test: venv
+	$(MAKE) lint sanity unit molecule integration
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@if ! dpkg -s $(CONTROLLER_DEBS) >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(CONTROLLER_DEBS); \
+	fi
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+hypervisor: venv
+	ansible-playbook playbooks/hypervisors.yml
+
+unit: venv
+	pytest -q tests/unit
+
+integration: venv
+	pytest -q -m integration tests/integration
+
+sanity: venv
+	tests/sanity.sh
+
+lint: venv
+	ansible-lint
+
+molecule: venv
+	molecule test --all
+
+build: venv
+	mkdir -p build && ansible-galaxy collection build --force --output-path build .
+
+clean:
+	rm -rf build tests/output

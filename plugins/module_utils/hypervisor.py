@@ -1,0 +1,163 @@
+# -*- coding: utf-8 -*-
+# Copyright: kvmcloud developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Facts about a hypervisor, read through its libvirt connection only.
+
+The ``hypervisor`` role records the virtualisation type it probed as a small JSON volume,
+:data:`RECORD_VOLUME`, in the hypervisor's images pool, so any controller reads it back
+through libvirt, remote hypervisors included.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+
+from ansible_collections.kvmcloud.cloud.plugins.module_utils import xmlutil
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import KvmcloudError, call, lookup
+
+RECORD_VOLUME = 'kvmcloud-hypervisor.json'
+# A record larger than this is not ours.
+RECORD_MAX_BYTES = 64 * 1024
+VIRT_TYPES = ('kvm', 'qemu')
+
+
+def version_string(number):
+    """libvirt's packed version (major * 1000000 + minor * 1000 + release) as 'major.minor.release'."""
+    return '%d.%d.%d' % (number // 1000000, (number // 1000) % 1000, number % 1000)
+
+
+def read_volume(conn, vol, hypervisor=None, max_bytes=RECORD_MAX_BYTES):
+    """The content of a storage volume, downloaded through a libvirt stream."""
+    stream = call('newStream', vol.name(), conn.newStream, 0, hypervisor=hypervisor)
+    chunks = []
+    call('download', vol.name(), vol.download, stream, 0, max_bytes, 0, hypervisor=hypervisor)
+    try:
+        stream.recvAll(lambda _stream, data, _opaque: chunks.append(data), None)
+        stream.finish()
+    except Exception:
+        stream.abort()
+        raise
+    return b''.join(chunks)
+
+
+def read_record(conn, pool_name, hypervisor=None):
+    """The recorded hypervisor facts (a dict), or None when there is no record."""
+    pool = lookup(conn.storagePoolLookupByName, pool_name, hypervisor=hypervisor)
+    if pool is None or not pool.isActive():
+        return None
+    vol = lookup(pool.storageVolLookupByName, RECORD_VOLUME, what='%s/%s' % (pool_name, RECORD_VOLUME),
+                 hypervisor=hypervisor)
+    if vol is None:
+        return None
+    try:
+        record = json.loads(read_volume(conn, vol, hypervisor=hypervisor).decode('utf-8'))
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def kvm_offered(conn):
+    """Whether libvirt offers the ``kvm`` domain type at all (not whether guests boot under it)."""
+    caps = xmlutil.parse(call('getCapabilities', 'host', conn.getCapabilities))
+    return any(domain.get('type') == 'kvm' for domain in caps.iter('domain'))
+
+
+def resolve_virt_type(spec_virt_type, record, offered):
+    """Which virtualisation type modules use, and where that answer comes from."""
+    if spec_virt_type:
+        return spec_virt_type, 'cloud definition'
+    if record and record.get('virt_type') in VIRT_TYPES:
+        return record['virt_type'], 'recorded'
+    if not offered:
+        return 'qemu', 'capabilities: kvm is not offered'
+    return 'qemu', 'default: not probed yet (run the kvmcloud.cloud.hypervisor role)'
+
+
+def pool_facts(pool):
+    state, capacity, allocation, available = pool.info()[:4]
+    desc = xmlutil.parse(pool.XMLDesc(0))
+    return {
+        'name': pool.name(),
+        'type': desc.get('type'),
+        'path': xmlutil.text(desc, 'target/path'),
+        'active': bool(pool.isActive()),
+        'autostart': bool(pool.autostart()),
+        'capacity': capacity,
+        'allocation': allocation,
+        'available': available,
+    }
+
+
+def gather(hv, conn):
+    """Everything ``hypervisor_info`` reports about one reachable hypervisor."""
+    name = hv.name
+    model, memory_mb, cpus = call('getInfo', 'host', conn.getInfo, hypervisor=name)[:3]
+    record = read_record(conn, hv.images_pool, hypervisor=name)
+    offered = kvm_offered(conn)
+    virt_type, source = resolve_virt_type(hv.virt_type, record, offered)
+    pools = [pool_facts(p) for p in call('listAllStoragePools', 'host', conn.listAllStoragePools, 0, hypervisor=name)]
+    driver = call('getType', 'host', conn.getType, hypervisor=name)
+    return {
+        'hostname': call('getHostname', 'host', conn.getHostname, hypervisor=name),
+        'driver': driver,
+        'libvirt_version': version_string(call('getLibVersion', 'host', conn.getLibVersion, hypervisor=name)),
+        'qemu_version': (version_string(call('getVersion', 'host', conn.getVersion, hypervisor=name))
+                         if driver == 'QEMU' else None),
+        'arch': model,
+        'cpus': cpus,
+        'memory_mb': memory_mb,
+        'free_memory_mb': call('getFreeMemory', 'host', conn.getFreeMemory, hypervisor=name) // (1024 * 1024),
+        'kvm_offered': offered,
+        'virt_type': virt_type,
+        'virt_type_source': source,
+        'record': record,
+        'pools': sorted(pools, key=lambda p: p['name']),
+    }
+
+
+def describe(hv, facts=None, reason=None):
+    """The entry for one hypervisor: its definition, reachability and facts."""
+    entry = {
+        'name': hv.name,
+        'uri': hv.uri,
+        'zone': hv.zone,
+        'enabled': hv.enabled,
+        'reachable': reason is None,
+        'reason': reason,
+    }
+    entry.update(facts or {})
+    return entry
+
+
+def write_volume(conn, pool, name, data, hypervisor=None):
+    """Create (or replace) a raw volume named ``name`` holding ``data``, through libvirt only."""
+    old = lookup(pool.storageVolLookupByName, name, what='%s/%s' % (pool.name(), name), hypervisor=hypervisor)
+    if old is not None:
+        call('delete', name, old.delete, 0, hypervisor=hypervisor)
+    spec = xmlutil.element('volume', type='file')
+    xmlutil.sub(spec, 'name', name)
+    xmlutil.sub(spec, 'capacity', len(data), unit='bytes')
+    xmlutil.sub(xmlutil.sub(spec, 'target'), 'format', type='raw')
+    vol = call('create volume', name, pool.createXML, xmlutil.tostring(spec), 0, hypervisor=hypervisor)
+    stream = call('newStream', name, conn.newStream, 0, hypervisor=hypervisor)
+    try:
+        call('upload', name, vol.upload, stream, 0, len(data), 0, hypervisor=hypervisor)
+        call('upload', name, stream.send, data, hypervisor=hypervisor)
+        call('upload', name, stream.finish, hypervisor=hypervisor)
+    except Exception:
+        stream.abort()
+        vol.delete(0)
+        raise
+    return vol
+
+
+def write_record(conn, pool_name, record, hypervisor=None):
+    """Record the hypervisor's facts in its images pool (see :data:`RECORD_VOLUME`)."""
+    pool = lookup(conn.storagePoolLookupByName, pool_name, hypervisor=hypervisor)
+    if pool is None or not pool.isActive():
+        raise KvmcloudError('the images pool %s is missing or inactive on hypervisor %s; '
+                            'create it first (the kvmcloud.cloud.hypervisor role does)' % (pool_name, hypervisor))
+    data = json.dumps(record, sort_keys=True, indent=2).encode('utf-8') + b'\n'
+    write_volume(conn, pool, RECORD_VOLUME, data, hypervisor=hypervisor)

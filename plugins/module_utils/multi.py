@@ -1,0 +1,40 @@
+# -*- coding: utf-8 -*-
+# Copyright: kvmcloud developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reconcile one resource on several hypervisors at once."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import KvmcloudError
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.reconcile import reconcile
+
+
+def reconcile_on_hypervisors(cm, make_resource, result_key):
+    """Run the reconcile engine for ``make_resource(conn, hypervisor)`` on each selected
+    hypervisor concurrently (``hypervisors`` option; all enabled ones by default).
+
+    ``changed`` is true when any hypervisor changed; ``diff`` is keyed by hypervisor name. A
+    failure on any hypervisor fails the task and names every hypervisor that failed.
+    """
+    selected = cm.cloud.select_hypervisors(cm.params.get('hypervisors'), enabled_only=not cm.params.get('hypervisors'))
+    state = cm.params.get('state', 'present')
+    outcomes = cm.connections.map(
+        lambda hv, conn: reconcile(make_resource(conn, hv), state, cm.check_mode), selected)
+    failures = [(hv, err) for hv, _result, err in outcomes if err is not None]
+    if failures:
+        raise KvmcloudError('; '.join('%s: %s' % (hv.name, err.msg) for hv, err in failures),
+                            failed_hypervisors=[hv.name for hv, _err in failures],
+                            changed=any(r['changed'] for _hv, r, e in outcomes if e is None))
+    results = [(hv, result) for hv, result, _err in outcomes]
+    before = {hv.name: r['diff']['before'] for hv, r in results if r['changed']}
+    after = {hv.name: r['diff']['after'] for hv, r in results if r['changed']}
+    out = {
+        'changed': any(r['changed'] for _hv, r in results),
+        'diff': {'before': before, 'after': after},
+        result_key: [dict(r['resource'], hypervisor=hv.name) for hv, r in results],
+    }
+    if any(r.get('reboot_required') for _hv, r in results):
+        out['reboot_required'] = True
+    return out

@@ -19,7 +19,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(ROOT)/collections
 export ANSIBLE_GALAXY_DISABLE_GPG_VERIFY := 1
 
 # Debian packages the controller needs to build libvirt-python into the virtual environment.
-CONTROLLER_DEBS := gcc pkg-config libvirt-dev git
+CONTROLLER_DEBS := gcc pkg-config libvirt-dev git shellcheck
 
 .PHONY: help cloud test venv hypervisor unit integration sanity lint molecule build clean
 
@@ -54,7 +54,7 @@ integration: venv
 	pytest -q -m integration tests/integration
 
 sanity: venv
-	tests/sanity.sh
+	bash tests/sanity.sh
 
 lint: venv
 	ansible-lint

@@ -67,7 +67,7 @@ CLOUD_SPEC = dict(
     hypervisors=dict(type='list', elements='dict', options=HYPERVISOR_SPEC, required=True),
     flavors=dict(type='list', elements='dict', options=FLAVOR_SPEC, default=[]),
     projects=dict(type='list', elements='dict', options=PROJECT_SPEC, default=[]),
-    keypairs=dict(type='list', elements='dict', options=KEYPAIR_SPEC, default=[]),
+    keypairs=dict(type='list', elements='dict', options=KEYPAIR_SPEC, default=[], no_log=False),
 )
 
 # The options every module of the collection shares.

@@ -127,14 +127,14 @@ class StoragePool(Resource):
             call('stop', self.name, raw.destroy, hypervisor=self.hypervisor)
         delete(raw.undefine, what=self.name, operation='undefine', hypervisor=self.hypervisor)
 
-    def update(self, raw, plan):
+    def update(self, raw, the_plan):
         current = self.normalise(raw)
-        wanted = dict(current, **{change.field: change.after for change in plan.changes})
-        if plan.needs_rebuild:
+        wanted = dict(current, **{change.field: change.after for change in the_plan.changes})
+        if the_plan.needs_rebuild:
             self.delete(raw)
             self.create(wanted)
             return
-        fields = set(plan.fields())
+        fields = set(the_plan.fields())
         if fields & {'mode', 'owner', 'group'}:
             pool = self._define(wanted)
             if pool.isActive():

@@ -133,7 +133,7 @@ class Resource:
     def create(self, desired):
         raise NotImplementedError
 
-    def update(self, raw, plan_):
+    def update(self, raw, the_plan):
         raise NotImplementedError
 
     def delete(self, raw):

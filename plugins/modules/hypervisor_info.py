@@ -18,7 +18,7 @@ description:
     servers use there, CPUs, memory and storage pools.
   - An unreachable hypervisor is reported with the reason; it does not fail the task.
 author:
-  - kvmcloud developers
+  - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
   - kvmcloud.cloud.attributes

@@ -22,7 +22,7 @@ description:
     run neither probes again nor reports a change.
   - The C(kvmcloud.cloud.hypervisor) role builds the probe guest and runs this module.
 author:
-  - kvmcloud developers
+  - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
   - kvmcloud.cloud.attributes

@@ -20,7 +20,7 @@ description:
   - O(state=absent) stops and undefines the pool; its directory and the volumes in it are
     kept.
 author:
-  - kvmcloud developers
+  - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
   - kvmcloud.cloud.attributes

@@ -30,16 +30,25 @@ def version_string(number):
 
 def read_volume(conn, vol, hypervisor=None, max_bytes=RECORD_MAX_BYTES):
     """The content of a storage volume, downloaded through a libvirt stream."""
-    stream = call('newStream', vol.name(), conn.newStream, 0, hypervisor=hypervisor)
+    name = vol.name()
+    stream = call('newStream', name, conn.newStream, 0, hypervisor=hypervisor)
     chunks = []
-    call('download', vol.name(), vol.download, stream, 0, max_bytes, 0, hypervisor=hypervisor)
     try:
-        stream.recvAll(lambda _stream, data, _opaque: chunks.append(data), None)
-        stream.finish()
+        call('download', name, vol.download, stream, 0, max_bytes, 0, hypervisor=hypervisor)
+        call('download', name, stream.recvAll, lambda _s, data, _o: chunks.append(data), None, hypervisor=hypervisor)
+        call('download', name, stream.finish, hypervisor=hypervisor)
     except Exception:
-        stream.abort()
+        _quietly(stream.abort)  # recvAll already aborts on failure
         raise
     return b''.join(chunks)
+
+
+def _quietly(func, *args):
+    """Best-effort clean-up that must not hide the error being handled."""
+    try:
+        func(*args)
+    except Exception:  # pylint: disable=broad-except
+        pass
 
 
 def read_record(conn, pool_name, hypervisor=None):
@@ -144,11 +153,14 @@ def write_volume(conn, pool, name, data, hypervisor=None):
     stream = call('newStream', name, conn.newStream, 0, hypervisor=hypervisor)
     try:
         call('upload', name, vol.upload, stream, 0, len(data), 0, hypervisor=hypervisor)
-        call('upload', name, stream.send, data, hypervisor=hypervisor)
+        chunks = [data[offset:offset + 65536] for offset in range(0, len(data), 65536)]
+        call('upload', name, stream.sendAll, lambda _s, _n, pending: pending.pop(0) if pending else b'', chunks,
+             hypervisor=hypervisor)
         call('upload', name, stream.finish, hypervisor=hypervisor)
     except Exception:
-        stream.abort()
-        vol.delete(0)
+        # Nothing half-written is left behind.
+        _quietly(stream.abort)
+        _quietly(vol.delete, 0)
         raise
     return vol
 

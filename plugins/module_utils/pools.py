@@ -27,9 +27,12 @@ def normal_mode(mode):
     return '%04o' % value
 
 
-def pool_xml(name, pool_type, path, mode=None, owner=None, group=None):
+def pool_xml(name, pool_type, path, mode=None, owner=None, group=None, uuid=None):
     pool = xmlutil.element('pool', type=pool_type)
     xmlutil.sub(pool, 'name', name)
+    if uuid:
+        # Redefining an existing pool must keep its UUID, or libvirt refuses the definition.
+        xmlutil.sub(pool, 'uuid', uuid)
     target = xmlutil.sub(pool, 'target')
     xmlutil.sub(target, 'path', path)
     if mode is not None or owner is not None or group is not None:
@@ -96,9 +99,9 @@ class StoragePool(Resource):
                      capacity=capacity, allocation=allocation, available=available)
         return facts
 
-    def _define(self, desired):
+    def _define(self, desired, uuid=None):
         xml = pool_xml(self.name, desired['type'], desired['path'],
-                       desired.get('mode'), desired.get('owner'), desired.get('group'))
+                       desired.get('mode'), desired.get('owner'), desired.get('group'), uuid=uuid)
         return call('define', self.name, self.conn.storagePoolDefineXML, xml, 0, hypervisor=self.hypervisor)
 
     def _build_and_start(self, pool, active, autostart):
@@ -136,7 +139,7 @@ class StoragePool(Resource):
             return
         fields = set(the_plan.fields())
         if fields & {'mode', 'owner', 'group'}:
-            pool = self._define(wanted)
+            pool = self._define(wanted, uuid=raw.UUIDString())
             if pool.isActive():
                 call('stop', self.name, pool.destroy, hypervisor=self.hypervisor)
             self._build_and_start(pool, wanted['active'], wanted['autostart'])

@@ -12,6 +12,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
+import re
 import xml.etree.ElementTree as ET
 
 NAMESPACE = 'urn:kvmcloud:cloud:1'
@@ -71,14 +73,24 @@ def attr(node, path, name, default=None):
 _SCALAR_TYPES = ((bool, 'bool'), (int, 'int'), (float, 'float'), (str, 'str'))
 
 
-def metadata_to_element(root_tag, data):
-    """Render a dict of JSON-like values as an element in the collection's namespace."""
-    root = ET.Element(qname(root_tag))
-    _fill(root, data)
+# Text that XML cannot carry exactly: characters outside XML 1.0, and carriage returns, which
+# parsers turn into newlines. Such strings are kept base64-encoded.
+_NOT_XML_SAFE = re.compile('[^\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]')
+
+
+def metadata_to_element(root_tag, data, namespaced=True):
+    """Render a dict of JSON-like values as an element in the collection's namespace.
+
+    ``namespaced=False`` gives plain tags, the form ``virDomainSetMetadata`` wants: it puts
+    the element into the namespace itself and hands it back without one.
+    """
+    tag = qname if namespaced else (lambda name: name)
+    root = ET.Element(tag(root_tag))
+    _fill(root, data, tag)
     return root
 
 
-def _fill(node, value):
+def _fill(node, value, tag):
     if value is None:
         node.set('type', 'null')
     elif isinstance(value, dict):
@@ -86,12 +98,15 @@ def _fill(node, value):
         for key in sorted(value):
             if not isinstance(key, str) or not key:
                 raise ValueError('metadata keys must be non-empty strings, got %r' % (key,))
-            child = ET.SubElement(node, qname('item'), {'key': key})
-            _fill(child, value[key])
+            child = ET.SubElement(node, tag('item'), {'key': key})
+            _fill(child, value[key], tag)
     elif isinstance(value, (list, tuple)):
         node.set('type', 'list')
         for item in value:
-            _fill(ET.SubElement(node, qname('item')), item)
+            _fill(ET.SubElement(node, tag('item')), item, tag)
+    elif isinstance(value, str) and _NOT_XML_SAFE.search(value):
+        node.set('type', 'base64')
+        node.text = base64.b64encode(value.encode('utf-8', 'surrogatepass')).decode('ascii')
     else:
         for python_type, name in _SCALAR_TYPES:
             if isinstance(value, python_type):
@@ -114,15 +129,22 @@ def element_to_metadata(node):
     return _read(node)
 
 
+def _items(node):
+    # With or without the namespace: libvirt's metadata API hands elements back without it.
+    return [child for child in node if child.tag in ('item', qname('item'))]
+
+
 def _read(node):
     kind = node.get('type', 'str')
     if kind == 'null':
         return None
     if kind == 'dict':
-        return {child.get('key'): _read(child) for child in node.findall(qname('item'))}
+        return {child.get('key'): _read(child) for child in _items(node)}
     if kind == 'list':
-        return [_read(child) for child in node.findall(qname('item'))]
+        return [_read(child) for child in _items(node)]
     raw = node.text or ''
+    if kind == 'base64':
+        return base64.b64decode(raw).decode('utf-8', 'surrogatepass')
     if kind == 'bool':
         return raw == 'true'
     if kind == 'int':

@@ -43,8 +43,11 @@ options:
     type: list
     elements: str
   mode:
-    description: Permission mode of the pool's directory, in octal, for example V('0711').
-    type: str
+    description:
+      - Permission mode of the pool's directory, in octal, for example V('0711').
+      - Quote it in YAML; an unquoted number is taken as the mode's value, as
+        M(ansible.builtin.file) does.
+    type: raw
   name:
     description: Name of the pool.
     type: str
@@ -146,7 +149,7 @@ def main():
             name=dict(type='str', required=True),
             type=dict(type='str', choices=list(POOL_TYPES), default='dir'),
             path=dict(type='path'),
-            mode=dict(type='str'),
+            mode=dict(type='raw'),
             owner=dict(type='int'),
             group=dict(type='int'),
             active=dict(type='bool', default=True),

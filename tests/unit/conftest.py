@@ -1,0 +1,77 @@
+# -*- coding: utf-8 -*-
+# Copyright: kvmcloud developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit test setup: import the collection from ``<repo>/collections`` and give tests
+libvirt's in-process test driver (``test:///default``)."""
+
+import os
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+COLLECTIONS = os.path.join(REPO, 'collections')
+if COLLECTIONS not in sys.path:
+    sys.path.insert(0, COLLECTIONS)
+
+libvirt = pytest.importorskip('libvirt')
+
+# libvirt prints every error to stderr by default; the tests look at the raised errors.
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+# What test:///default holds when it is opened fresh.
+DEFAULT_DOMAINS = {'test'}
+DEFAULT_NETWORKS = {'default'}
+DEFAULT_POOLS = {'default-pool'}
+
+
+def _inventory(conn):
+    return ({d.name() for d in conn.listAllDomains()},
+            {n.name() for n in conn.listAllNetworks()},
+            {p.name() for p in conn.listAllStoragePools()})
+
+
+@pytest.fixture
+def test_conn():
+    """A connection to libvirt's test driver.
+
+    The driver's state is shared by the open ``test:///default`` connections of the process
+    and dropped when the last one closes. Tests remove what they define; teardown checks it.
+    """
+    conn = libvirt.open('test:///default')
+    assert _inventory(conn) == (DEFAULT_DOMAINS, DEFAULT_NETWORKS, DEFAULT_POOLS), \
+        'another test:///default connection is still open with objects in it'
+    try:
+        yield conn
+        leftover = tuple(sorted(now - default) for now, default in
+                         zip(_inventory(conn), (DEFAULT_DOMAINS, DEFAULT_NETWORKS, DEFAULT_POOLS)))
+        assert leftover == ([], [], []), 'test left (domains, networks, pools) behind: %r' % (leftover,)
+    finally:
+        conn.close()
+
+
+def domain_xml(name, dom_type='test'):
+    """The smallest domain the test driver accepts."""
+    return ("<domain type='%s'><name>%s</name><memory unit='MiB'>16</memory>"
+            "<os><type>hvm</type></os></domain>" % (dom_type, name))
+
+
+@pytest.fixture
+def make_domain(test_conn):
+    """Define (persistent, inactive) domains; whatever is still defined is removed afterwards."""
+    made = []
+
+    def make(name):
+        dom = test_conn.defineXML(domain_xml(name))
+        made.append(name)
+        return dom
+
+    yield make
+    for name in made:
+        try:
+            dom = test_conn.lookupByName(name)
+        except libvirt.libvirtError:
+            continue
+        if dom.isActive():
+            dom.destroy()
+        dom.undefine()

@@ -54,7 +54,7 @@ integration: venv
 	pytest -q -m integration tests/integration
 
 sanity: venv
-	bash tests/sanity.sh
+	tests/sanity.sh
 
 lint: venv
 	ansible-lint

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Run ansible-test sanity on a copy of the collection laid out as
 # ansible_collections/kvmcloud/cloud, which ansible-test requires.
 set -euo pipefail

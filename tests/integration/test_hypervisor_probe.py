@@ -6,18 +6,22 @@ import os
 import pytest
 
 from ansible_run import run_module
+from testhv_fixture import hypervisors_fixture
 
 pytestmark = pytest.mark.integration
+
+# A hypervisor of its own: these tests rewrite its record.
+probe_hypervisors = hypervisors_fixture(count=1, prefix='probe', scope='module', name='probe_hypervisors')
 
 # Built by the hypervisor role on this machine (make test converges it before these tests).
 PROBE_DIR = '/var/lib/kvmcloud/probe'
 
 
 @pytest.fixture
-def hv(test_hypervisors):
-    hv = test_hypervisors[-1]
+def hv(probe_hypervisors):
+    hv = probe_hypervisors[0]
     yield hv
-    # Leave the record as the fixture made it: software emulation.
+    # Each test starts from software emulation recorded, as the fixture made it.
     run_module('hypervisor_probe', {'cloud': cloud(hv), 'virt_type': 'qemu'})
 
 

@@ -21,7 +21,7 @@ export ANSIBLE_GALAXY_DISABLE_GPG_VERIFY := 1
 # Debian packages the controller needs to build libvirt-python into the virtual environment.
 CONTROLLER_DEBS := gcc pkg-config libvirt-dev git shellcheck
 
-.PHONY: help cloud test venv hypervisor unit integration sanity lint molecule build clean
+.PHONY: help cloud test venv hypervisor image unit integration sanity lint molecule build clean
 
 help:
 	@echo "make cloud  - install, set this machine up as a hypervisor and bring the cloud up"
@@ -46,6 +46,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 hypervisor: venv
 	ansible-playbook playbooks/hypervisors.yml
+
+# The tiny guest image (docs/tiny-image.md), into build/images/.
+image: venv
+	ansible-playbook playbooks/tiny_image.yml
 
 unit: venv
 	pytest -q tests/unit

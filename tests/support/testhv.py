@@ -565,9 +565,13 @@ def _upload_record(connection: libvirt.virConnect, pool: libvirt.virStoragePool)
         "source": "testhv",
         "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    data = json.dumps(record).encode()
+    upload_volume(connection, pool, RECORD_VOLUME, json.dumps(record).encode())
+
+
+def upload_volume(connection: libvirt.virConnect, pool: libvirt.virStoragePool, name: str, data: bytes):
+    """Create a raw volume holding ``data`` through a libvirt upload stream; returns the volume."""
     volume = pool.createXML(
-        f"<volume><name>{RECORD_VOLUME}</name><capacity unit='bytes'>{len(data)}</capacity>"
+        f"<volume><name>{name}</name><capacity unit='bytes'>{len(data)}</capacity>"
         "<target><format type='raw'/></target></volume>",
         0,
     )
@@ -581,6 +585,7 @@ def _upload_record(connection: libvirt.virConnect, pool: libvirt.virStoragePool)
     except libvirt.libvirtError:
         stream.abort()
         raise
+    return volume
 
 
 def _stop_instance(instance: dict) -> list[str]:

@@ -15,7 +15,9 @@ __metaclass__ = type
 import json
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils import xmlutil
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import KvmcloudError, call, lookup
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import call, lookup
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.pools import active_pool
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.streams import read_volume, write_volume
 
 RECORD_VOLUME = 'kvmcloud-hypervisor.json'
 # A record larger than this is not ours.
@@ -28,29 +30,6 @@ def version_string(number):
     return '%d.%d.%d' % (number // 1000000, (number // 1000) % 1000, number % 1000)
 
 
-def read_volume(conn, vol, hypervisor=None, max_bytes=RECORD_MAX_BYTES):
-    """The content of a storage volume, downloaded through a libvirt stream."""
-    name = vol.name()
-    stream = call('newStream', name, conn.newStream, 0, hypervisor=hypervisor)
-    chunks = []
-    try:
-        call('download', name, vol.download, stream, 0, max_bytes, 0, hypervisor=hypervisor)
-        call('download', name, stream.recvAll, lambda _s, data, _o: chunks.append(data), None, hypervisor=hypervisor)
-        call('download', name, stream.finish, hypervisor=hypervisor)
-    except Exception:
-        _quietly(stream.abort)  # recvAll already aborts on failure
-        raise
-    return b''.join(chunks)
-
-
-def _quietly(func, *args):
-    """Best-effort clean-up that must not hide the error being handled."""
-    try:
-        func(*args)
-    except Exception:  # pylint: disable=broad-except
-        pass
-
-
 def read_record(conn, pool_name, hypervisor=None):
     """The recorded hypervisor facts (a dict), or None when there is no record."""
     pool = lookup(conn.storagePoolLookupByName, pool_name, hypervisor=hypervisor)
@@ -61,7 +40,7 @@ def read_record(conn, pool_name, hypervisor=None):
     if vol is None:
         return None
     try:
-        record = json.loads(read_volume(conn, vol, hypervisor=hypervisor).decode('utf-8'))
+        record = json.loads(read_volume(conn, vol, hypervisor=hypervisor, max_bytes=RECORD_MAX_BYTES).decode('utf-8'))
     except ValueError:
         return None
     return record if isinstance(record, dict) else None
@@ -140,36 +119,8 @@ def describe(hv, facts=None, reason=None):
     return entry
 
 
-def write_volume(conn, pool, name, data, hypervisor=None):
-    """Create (or replace) a raw volume named ``name`` holding ``data``, through libvirt only."""
-    old = lookup(pool.storageVolLookupByName, name, what='%s/%s' % (pool.name(), name), hypervisor=hypervisor)
-    if old is not None:
-        call('delete', name, old.delete, 0, hypervisor=hypervisor)
-    spec = xmlutil.element('volume', type='file')
-    xmlutil.sub(spec, 'name', name)
-    xmlutil.sub(spec, 'capacity', len(data), unit='bytes')
-    xmlutil.sub(xmlutil.sub(spec, 'target'), 'format', type='raw')
-    vol = call('create volume', name, pool.createXML, xmlutil.tostring(spec), 0, hypervisor=hypervisor)
-    stream = call('newStream', name, conn.newStream, 0, hypervisor=hypervisor)
-    try:
-        call('upload', name, vol.upload, stream, 0, len(data), 0, hypervisor=hypervisor)
-        chunks = [data[offset:offset + 65536] for offset in range(0, len(data), 65536)]
-        call('upload', name, stream.sendAll, lambda _s, _n, pending: pending.pop(0) if pending else b'', chunks,
-             hypervisor=hypervisor)
-        call('upload', name, stream.finish, hypervisor=hypervisor)
-    except Exception:
-        # Nothing half-written is left behind.
-        _quietly(stream.abort)
-        _quietly(vol.delete, 0)
-        raise
-    return vol
-
-
 def write_record(conn, pool_name, record, hypervisor=None):
     """Record the hypervisor's facts in its images pool (see :data:`RECORD_VOLUME`)."""
-    pool = lookup(conn.storagePoolLookupByName, pool_name, hypervisor=hypervisor)
-    if pool is None or not pool.isActive():
-        raise KvmcloudError('the images pool %s is missing or inactive on hypervisor %s; '
-                            'create it first (the kvmcloud.cloud.hypervisor role does)' % (pool_name, hypervisor))
+    pool = active_pool(conn, hypervisor, pool_name, 'images')
     data = json.dumps(record, sort_keys=True, indent=2).encode('utf-8') + b'\n'
     write_volume(conn, pool, RECORD_VOLUME, data, hypervisor=hypervisor)

@@ -24,9 +24,8 @@ def reconcile_on_hypervisors(cm, make_resource, result_key):
         lambda hv, conn: reconcile(make_resource(conn, hv), state, cm.check_mode), selected)
     failures = [(hv, err) for hv, _result, err in outcomes if err is not None]
     if failures:
-        raise KvmcloudError('; '.join('%s: %s' % (hv.name, err.msg) for hv, err in failures),
-                            failed_hypervisors=[hv.name for hv, _err in failures],
-                            changed=any(r['changed'] for _hv, r, e in outcomes if e is None))
+        raise failed_on('the %s module' % result_key.rstrip('s'), failures,
+                        changed=any(r['changed'] for _hv, r, e in outcomes if e is None))
     results = [(hv, result) for hv, result, _err in outcomes]
     before = {hv.name: r['diff']['before'] for hv, r in results if r['changed']}
     after = {hv.name: r['diff']['after'] for hv, r in results if r['changed']}
@@ -38,3 +37,24 @@ def reconcile_on_hypervisors(cm, make_resource, result_key):
     if any(r.get('reboot_required') for _hv, r in results):
         out['reboot_required'] = True
     return out
+
+
+def failed_on(what, failures, **details):
+    """One error for ``[(hypervisor, error)]`` that names every hypervisor that failed."""
+    names = [hv.name for hv, _err in failures]
+    if len(failures) == 1:
+        reasons = failures[0][1].msg
+    else:
+        reasons = '; '.join('%s: %s' % (hv.name, err.msg) for hv, err in failures)
+    return KvmcloudError('%s failed on hypervisor%s %s: %s' % (
+        what, 's' if len(names) > 1 else '', ', '.join(names), reasons), failed_hypervisors=names, **details)
+
+
+def map_or_fail(cm, func, hypervisors, what):
+    """``func(hypervisor, conn)`` on each hypervisor concurrently: ``{name: result}``, or one
+    error naming every hypervisor that failed (see :func:`failed_on`)."""
+    outcomes = cm.connections.map(func, hypervisors)
+    failures = [(hv, err) for hv, _result, err in outcomes if err is not None]
+    if failures:
+        raise failed_on(what, failures)
+    return {hv.name: result for hv, result, _err in outcomes}

@@ -8,10 +8,21 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils import xmlutil
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import ValidationError, call, delete, lookup
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import (
+    KvmcloudError, ValidationError, call, delete, lookup)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.reconcile import LIVE, REBUILD, Resource
 
 POOL_TYPES = ('dir',)
+
+
+def active_pool(conn, hypervisor, pool_name, purpose):
+    """The pool ``pool_name`` of ``hypervisor`` (a name); it must exist and run."""
+    pool = lookup(conn.storagePoolLookupByName, pool_name, hypervisor=hypervisor)
+    if pool is None or not pool.isActive():
+        raise KvmcloudError('the %s pool %s is missing or inactive on hypervisor %s; create it first '
+                            '(the kvmcloud.cloud.hypervisor role does)' % (purpose, pool_name, hypervisor),
+                            hypervisor=hypervisor)
+    return pool
 
 
 def normal_mode(mode):

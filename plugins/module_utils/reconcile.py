@@ -145,6 +145,10 @@ class Resource:
     def allows_rebuild(self):
         return False
 
+    def check(self, the_plan):
+        """Refuse a plan that must not run (raise :class:`ValidationError`), before any change
+        and in check mode alike. Nothing is refused by default."""
+
 
 def reconcile(resource, state, check_mode):
     """Run find -> normalise -> plan -> apply unless check mode -> re-read for ``resource``."""
@@ -152,6 +156,7 @@ def reconcile(resource, state, check_mode):
     current = resource.normalise(raw) if raw is not None else None
     desired = resource.desired() if state != 'absent' else None
     the_plan = plan(current, desired, state=state, set_fields=resource.set_fields, modes=resource.modes)
+    resource.check(the_plan)
     if the_plan.needs_rebuild and not resource.allows_rebuild():
         raise ValidationError(
             'changing %s needs the resource to be recreated; set %s: true to allow it'

@@ -1,0 +1,185 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: kvmcloud developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: volume
+short_description: Manage block storage volumes of the cloud
+version_added: 0.1.0
+description:
+  - Creates a data volume in the volumes pool of a hypervisor, empty or from an image as a
+    qcow2 overlay on the image's base volume (default) or as a full copy.
+  - Grows a volume, live with C(blockResize) when it is attached to a running server. A
+    volume never shrinks.
+  - Records the owning project beside the volume, through libvirt, so
+    M(kvmcloud.cloud.volume_info) can filter by project from any controller.
+  - O(state=absent) refuses while the volume is attached to a server.
+author:
+  - kvmcloud developers (@kvmcloud)
+extends_documentation_fragment:
+  - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.attributes
+  - kvmcloud.cloud.attributes.state_module
+options:
+  clone:
+    description:
+      - With O(image), V(overlay) makes a qcow2 overlay backed by the image's base volume;
+        V(full) copies the image.
+    type: str
+    choices: [overlay, full]
+    default: overlay
+  format:
+    description:
+      - Disk format of a new volume; V(qcow2) by default.
+    type: str
+    choices: [qcow2, raw]
+  hypervisor:
+    description:
+      - Hypervisor to create the volume on. Required when the cloud has more than one enabled
+        hypervisor and the volume does not exist yet.
+    type: str
+  image:
+    description:
+      - Name of a registered image (M(kvmcloud.cloud.image)) the volume starts from.
+    type: str
+  name:
+    description:
+      - Name of the volume, unique across the cloud.
+    type: str
+    required: true
+  project:
+    description:
+      - Project owning the volume.
+    type: str
+  size:
+    description:
+      - Size as a number of GiB, or a string with a unit such as V(512M), V(10G) or V(1TiB).
+      - Required for an empty volume; with O(image), at least the image's size.
+      - A larger size grows the volume; a smaller one fails.
+    type: raw
+  state:
+    description: Whether the volume should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+'''
+
+EXAMPLES = r'''
+- name: An empty 10 GiB data volume of project demo
+  kvmcloud.cloud.volume:
+    cloud: "{{ kvmcloud_cloud }}"
+    name: data1
+    size: 10G
+    project: demo
+
+- name: A volume starting from an image, as an overlay on the image's base
+  kvmcloud.cloud.volume:
+    cloud: "{{ kvmcloud_cloud }}"
+    name: root1
+    image: tiny
+    size: 1G
+
+- name: Remove a volume
+  kvmcloud.cloud.volume:
+    cloud: "{{ kvmcloud_cloud }}"
+    name: data1
+    state: absent
+'''
+
+RETURN = r'''
+volume:
+  description: The volume after the run (predicted in check mode; empty after O(state=absent)).
+  returned: always
+  type: dict
+  contains:
+    allocation:
+      description: Bytes allocated on disk.
+      type: int
+    attachments:
+      description: Servers the volume is attached to, with the device name.
+      type: list
+      elements: dict
+    backing_file:
+      description: Path of the base volume an overlay is backed by.
+      type: str
+    clone:
+      description: How the volume was made from its image.
+      type: str
+    created_at:
+      description: Creation time, UTC.
+      type: str
+    format:
+      description: Disk format.
+      type: str
+    hypervisor:
+      description: Hypervisor the volume lives on.
+      type: str
+    image:
+      description: Image the volume started from.
+      type: str
+    name:
+      description: Volume name.
+      type: str
+    path:
+      description: Path of the volume on the hypervisor.
+      type: str
+    pool:
+      description: Storage pool of the volume.
+      type: str
+    project:
+      description: Owning project.
+      type: str
+    size:
+      description: Size in bytes.
+      type: int
+    size_gb:
+      description: Size in GiB.
+      type: float
+'''
+
+from ansible_collections.kvmcloud.cloud.plugins.module_utils import volumes
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.module import CloudModule
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.reconcile import reconcile
+
+
+def run(cm):
+    params = cm.params
+    volumes.validate_name(params['name'])
+    if params['project']:
+        cm.cloud.project(params['project'])
+    found, unreachable = volumes.locate(cm, params['name'])
+    target = None
+    if found is None and params['state'] == 'present':
+        if unreachable:
+            raise volumes.KvmcloudError('volume %s was not found, and it cannot be ruled out that it exists on '
+                                        'unreachable hypervisors: %s' % (params['name'], '; '.join(unreachable)))
+        target = volumes.target_hypervisor(cm, params['hypervisor'])
+    result = reconcile(volumes.Volume(cm, params, found, target), params['state'], cm.check_mode)
+    return dict(changed=result['changed'], diff=result['diff'], volume=result['resource'])
+
+
+def main():
+    cm = CloudModule(
+        argument_spec=dict(
+            name=dict(type='str', required=True),
+            size=dict(type='raw'),
+            format=dict(type='str', choices=list(volumes.FORMATS)),
+            image=dict(type='str'),
+            clone=dict(type='str', choices=['overlay', 'full'], default='overlay'),
+            project=dict(type='str'),
+            hypervisor=dict(type='str'),
+            state=dict(type='str', choices=['present', 'absent'], default='present'),
+        ),
+        supports_check_mode=True,
+    )
+    cm.run(run)
+
+
+if __name__ == '__main__':
+    main()

@@ -5,6 +5,7 @@ hot-plugged, grown, unplugged and kept across a restart, as the guest's console 
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -144,6 +145,11 @@ def test_tiny_guest_with_image_overlays_and_a_hot_plugged_volume(target, tiny_im
         assert backing_file(root['volume']['path']) == base_path
         assert root['volume']['allocation'] < 4 * MIB
 
+    full = run_module('volume', {'cloud': c, 'name': PREFIX + 'full', 'image': IMAGE, 'clone': 'full'})
+    assert not full['failed'], full
+    assert full['volume']['backing_file'] is None and backing_file(full['volume']['path']) is None
+    assert full['volume']['clone'] == 'full' and full['volume']['image'] == IMAGE
+
     refused = run_module('image', {'cloud': c, 'name': IMAGE, 'state': 'absent'})
     assert refused['failed'] and 'root1' in refused['msg']
 
@@ -174,3 +180,12 @@ def test_tiny_guest_with_image_overlays_and_a_hot_plugged_volume(target, tiny_im
     restart(target)
     wait_for_console(console, r'^kvmcloud-disk vdb serial=%s sectors=98304$' % DATA, BOOT_TIMEOUT, after=mark)
     wait_for_console(console, r'^kvmcloud-ready iid-storage-guest$', BOOT_TIMEOUT, after=mark)
+
+    # Detached again, it stays away after the next restart.
+    detached = run_module('server_volume', {'cloud': c, 'server': SERVER, 'volume': DATA, 'state': 'absent'})
+    assert detached['changed'] and not detached['failed'], detached
+    mark = len(read_console(console))
+    restart(target)
+    ready = wait_for_console(console, r'^kvmcloud-ready iid-storage-guest$', BOOT_TIMEOUT, after=mark)
+    assert 'serial=%s' % DATA not in read_console(console)[mark:ready.start()]
+    assert re.search(r'^kvmcloud-disk vda ', read_console(console)[mark:], re.MULTILINE)

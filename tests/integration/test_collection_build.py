@@ -9,8 +9,9 @@ from ansible_run import BIN, ROOT, ansible_env, run_module
 
 pytestmark = pytest.mark.integration
 
-# Every module of the collection, so a new one is checked without editing this list.
-PLUGINS = sorted(path.stem for path in (ROOT / 'plugins' / 'modules').glob('*.py') if path.stem != '__init__')
+# Every module and filter of the collection, so a new one is checked without editing this list.
+PLUGINS = sorted([('module', path.stem) for path in (ROOT / 'plugins' / 'modules').glob('*.py')]
+                 + [('filter', path.stem) for path in (ROOT / 'plugins' / 'filter').glob('*.yml')])
 
 
 @pytest.fixture(scope='module')
@@ -39,15 +40,17 @@ def test_artifact_keeps_development_files_out(installed):
         assert not any(name == kept_out or name.startswith(kept_out + '/') for name in names), kept_out
 
 
-@pytest.mark.parametrize('plugin', PLUGINS)
-def test_ansible_doc_renders_from_the_installed_copy(installed, plugin):
+@pytest.mark.parametrize('kind, plugin', PLUGINS)
+def test_ansible_doc_renders_from_the_installed_copy(installed, kind, plugin):
     tmp, _tarball = installed
     env = ansible_env(collections_path=tmp / 'collections', extra={'ANSIBLE_CONFIG': str(tmp / 'ansible.cfg')})
-    proc = subprocess.run([str(BIN / 'ansible-doc'), 'kvmcloud.cloud.%s' % plugin], env=env, cwd=tmp,
+    proc = subprocess.run([str(BIN / 'ansible-doc'), '-t', kind, 'kvmcloud.cloud.%s' % plugin], env=env, cwd=tmp,
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert str(tmp / 'collections') in proc.stdout
-    assert 'cloud' in proc.stdout and 'EXAMPLES' in proc.stdout
+    assert 'EXAMPLES' in proc.stdout
+    if kind == 'module':
+        assert 'cloud' in proc.stdout
 
 
 def test_hypervisor_info_runs_from_the_installed_copy(installed, test_hypervisors):

@@ -135,3 +135,11 @@ def delete(func, *args, **kwargs):
 def call(operation, what, func, *args, **kwargs):
     """Any other call: its result, or a :class:`LibvirtCallError` (not-found included)."""
     return _run(operation, what, func, args, kwargs.get('hypervisor'), _RAISE)
+
+
+def stop_and_undefine(obj, what, hypervisor=None):
+    """Stop a running libvirt object (pool, network) and remove its definition; an object
+    already gone counts as removed. Returns whether anything was removed."""
+    if obj.isActive():
+        call('stop', what, obj.destroy, hypervisor=hypervisor)
+    return delete(obj.undefine, what=what, operation='undefine', hypervisor=hypervisor)

@@ -9,7 +9,7 @@ __metaclass__ = type
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils import xmlutil
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import (
-    KvmcloudError, ValidationError, call, delete, lookup)
+    KvmcloudError, ValidationError, call, delete, lookup, stop_and_undefine)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.reconcile import LIVE, REBUILD, Resource
 
 POOL_TYPES = ('dir',)
@@ -137,9 +137,7 @@ class StoragePool(Resource):
 
     def delete(self, raw):
         # The directory and the volumes in it are kept: deleting data is never a side effect.
-        if raw.isActive():
-            call('stop', self.name, raw.destroy, hypervisor=self.hypervisor)
-        delete(raw.undefine, what=self.name, operation='undefine', hypervisor=self.hypervisor)
+        stop_and_undefine(raw, self.name, hypervisor=self.hypervisor)
 
     def update(self, raw, the_plan):
         current = self.normalise(raw)

@@ -1,0 +1,241 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: kvmcloud developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: network
+short_description: Manage a virtual network with an IPv4 subnet on the hypervisors of the cloud
+version_added: 0.1.0
+description:
+  - Defines, starts and autostarts a libvirt network on every hypervisor named (all enabled
+    hypervisors by default), concurrently. libvirt runs dnsmasq for the subnet, which hands out
+    addresses from the allocation pools by DHCP.
+  - A subnet that overlaps another network of the collection on any of those hypervisors is
+    refused before anything changes.
+  - Any change of O(mode), O(bridge), O(mtu) or the O(subnet) needs O(recreate=true); the network
+    is then stopped, undefined, defined and started again. That is refused while a server has an
+    interface on the network.
+  - O(state=absent) stops and undefines the network; refused while a server has an interface on it.
+notes:
+  - With O(mode=bridge) guests join an existing host bridge; libvirt manages no addresses there, so
+    O(subnet) and O(mtu) are refused.
+  - Only the options set are compared; removing O(mtu) or O(subnet.dns_domain) from the task does
+    not change an existing network.
+requirements:
+  - netaddr (on the controller)
+author:
+  - kvmcloud developers (@kvmcloud)
+extends_documentation_fragment:
+  - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.attributes
+  - kvmcloud.cloud.attributes.state_module
+options:
+  bridge:
+    description:
+      - With O(mode=bridge), the existing host bridge guests join; required then.
+      - With the other modes, the name of the bridge libvirt creates, at most 15 characters.
+        Default C(kc-) and a short hash of O(name).
+    type: str
+  hypervisors:
+    description:
+      - Hypervisors to manage the network on; all enabled hypervisors by default.
+    type: list
+    elements: str
+  mode:
+    description:
+      - V(nat) forwards guests' traffic with NAT through the hypervisor's routes.
+      - V(routed) forwards it without NAT.
+      - V(isolated) forwards nothing; guests reach only each other and the hypervisor.
+      - V(bridge) connects guests to the existing host bridge O(bridge).
+    type: str
+    choices: [bridge, isolated, nat, routed]
+    default: nat
+  mtu:
+    description: MTU of the network's bridge. Left to libvirt when not set.
+    type: int
+  name:
+    description: Name of the network.
+    type: str
+    required: true
+  recreate:
+    description:
+      - Allow a change of O(mode), O(bridge), O(mtu) or O(subnet) by stopping and undefining the
+        network and defining it again. Refused while a server has an interface on the network.
+    type: bool
+    default: false
+  state:
+    description: Whether the network should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  subnet:
+    description:
+      - The IPv4 subnet of the network. Required for O(mode=nat) and O(mode=routed), optional for
+        O(mode=isolated), refused for O(mode=bridge).
+    type: dict
+    suboptions:
+      allocation_pools:
+        description:
+          - Ranges dnsmasq hands out by DHCP. Default every host address but the gateway.
+        type: list
+        elements: dict
+        suboptions:
+          end:
+            description: Last address of the range.
+            type: str
+            required: true
+          start:
+            description: First address of the range.
+            type: str
+            required: true
+      cidr:
+        description: The network address and prefix length, for example V(10.20.0.0/24).
+        type: str
+        required: true
+      dns_domain:
+        description: DNS domain dnsmasq serves for the guests.
+        type: str
+      dns_servers:
+        description: Upstream DNS servers dnsmasq forwards queries to.
+        type: list
+        elements: str
+      gateway:
+        description: Address of the hypervisor on the network. Default the first host address.
+        type: str
+'''
+
+EXAMPLES = r'''
+- name: A NAT network on every hypervisor
+  kvmcloud.cloud.network:
+    cloud: "{{ kvmcloud_cloud }}"
+    name: private
+    subnet:
+      cidr: 10.20.0.0/24
+      allocation_pools:
+        - start: 10.20.0.100
+          end: 10.20.0.199
+      dns_domain: private.internal
+
+- name: An isolated network on two hypervisors
+  kvmcloud.cloud.network:
+    cloud: "{{ kvmcloud_cloud }}"
+    name: backend
+    mode: isolated
+    hypervisors: [hv1, hv2]
+    subnet:
+      cidr: 10.30.0.0/24
+
+- name: Guests on the host bridge br0
+  kvmcloud.cloud.network:
+    cloud: "{{ kvmcloud_cloud }}"
+    name: public
+    mode: bridge
+    bridge: br0
+
+- name: Move a network to another gateway, recreating it
+  kvmcloud.cloud.network:
+    cloud: "{{ kvmcloud_cloud }}"
+    name: backend
+    mode: isolated
+    subnet:
+      cidr: 10.30.0.0/24
+      gateway: 10.30.0.254
+    recreate: true
+
+- name: Remove a network
+  kvmcloud.cloud.network:
+    cloud: "{{ kvmcloud_cloud }}"
+    name: backend
+    state: absent
+'''
+
+RETURN = r'''
+networks:
+  description:
+    - The network on each hypervisor after the run (predicted in check mode; only RV(networks[].hypervisor)
+      after O(state=absent)).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    active:
+      description: Whether the network runs.
+      type: bool
+    allocation_pools:
+      description: The DHCP ranges, as C(start) and C(end).
+      type: list
+      elements: dict
+    autostart:
+      description: Whether the network starts with libvirt.
+      type: bool
+    bridge:
+      description: The bridge of the network.
+      type: str
+    cidr:
+      description: The subnet, null without one.
+      type: str
+    dns_domain:
+      description: DNS domain, if set.
+      type: str
+    dns_servers:
+      description: Upstream DNS servers.
+      type: list
+      elements: str
+    gateway:
+      description: Address of the hypervisor on the network.
+      type: str
+    hypervisor:
+      description: The hypervisor.
+      type: str
+    mode:
+      description: V(nat), V(routed), V(isolated) or V(bridge).
+      type: str
+    mtu:
+      description: MTU of the bridge, if set.
+      type: int
+    name:
+      description: Network name.
+      type: str
+    uuid:
+      description: The network's libvirt UUID (not in check mode before creation).
+      type: str
+'''
+
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.module import CloudModule
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.networks import MODES, run_network
+
+
+def main():
+    cm = CloudModule(
+        argument_spec=dict(
+            name=dict(type='str', required=True),
+            state=dict(type='str', choices=['present', 'absent'], default='present'),
+            mode=dict(type='str', choices=list(MODES), default='nat'),
+            bridge=dict(type='str'),
+            mtu=dict(type='int'),
+            subnet=dict(type='dict', options=dict(
+                cidr=dict(type='str', required=True),
+                gateway=dict(type='str'),
+                allocation_pools=dict(type='list', elements='dict', options=dict(
+                    start=dict(type='str', required=True),
+                    end=dict(type='str', required=True),
+                )),
+                dns_servers=dict(type='list', elements='str'),
+                dns_domain=dict(type='str'),
+            )),
+            hypervisors=dict(type='list', elements='str'),
+            recreate=dict(type='bool', default=False),
+        ),
+        supports_check_mode=True,
+    )
+    cm.run(run_network)
+
+
+if __name__ == '__main__':
+    main()

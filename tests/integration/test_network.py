@@ -1,0 +1,156 @@
+"""network and network_info on two namespaced test hypervisors: check -> apply -> check -> apply,
+refused changes leave libvirt as it was, absent removes the network everywhere.
+
+The networks are isolated except the one NAT test; nothing sends traffic anywhere.
+"""
+
+import libvirt
+import pytest
+
+from ansible_run import run_module
+
+pytestmark = pytest.mark.integration
+
+NET = 'kvmcloud-test-net'
+OTHER = 'kvmcloud-test-net-other'
+SUBNET = {'cidr': '10.250.10.0/24', 'allocation_pools': [{'start': '10.250.10.100', 'end': '10.250.10.149'}]}
+
+
+def _remove(uri, name):
+    conn = libvirt.open(uri)
+    try:
+        try:
+            net = conn.networkLookupByName(name)
+        except libvirt.libvirtError:
+            return
+        if net.isActive():
+            net.destroy()
+        net.undefine()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def hvs(test_hypervisors):
+    yield test_hypervisors
+    for hv in test_hypervisors:
+        for name in (NET, OTHER):
+            _remove(hv['uri'], name)
+
+
+def cloud(hvs):
+    return {'hypervisors': [{'name': hv['name'], 'uri': hv['uri']} for hv in hvs]}
+
+
+def args_for(hvs, **extra):
+    args = {'cloud': cloud(hvs), 'name': NET, 'mode': 'isolated', 'subnet': dict(SUBNET)}
+    args.update(extra)
+    return args
+
+
+def net_state(uri, name=NET):
+    conn = libvirt.open(uri)
+    try:
+        try:
+            net = conn.networkLookupByName(name)
+        except libvirt.libvirtError:
+            return None
+        return {'active': bool(net.isActive()), 'autostart': bool(net.autostart()), 'xml': net.XMLDesc(0)}
+    finally:
+        conn.close()
+
+
+def states(hvs, name=NET):
+    return [net_state(hv['uri'], name) for hv in hvs]
+
+
+def dnsmasq_runs_for(name):
+    """Whether a dnsmasq process runs with the network's config (its name is in the cmdline)."""
+    import glob
+    for path in glob.glob('/proc/[0-9]*/cmdline'):
+        try:
+            with open(path, 'rb') as handle:
+                cmdline = handle.read().decode('utf-8', 'replace')
+        except OSError:
+            continue
+        if 'dnsmasq' in cmdline and '%s.conf' % name in cmdline:
+            return True
+    return False
+
+
+@pytest.mark.parametrize('mode', ['isolated', 'nat'])
+def test_check_apply_check_apply_on_both_hypervisors(hvs, mode):
+    args = args_for(hvs, mode=mode)
+    first = run_module('network', args, check=True, diff=True)
+    assert first['changed'] is True and not first['failed'], first
+    assert states(hvs) == [None, None], 'check mode must not define the network'
+
+    second = run_module('network', args, diff=True)
+    assert second['changed'] is True and not second['failed'], second
+    for state in states(hvs):
+        assert state['active'] and state['autostart']
+        assert "<range start='10.250.10.100' end='10.250.10.149'" in state['xml']
+        assert ("<forward mode='nat'" in state['xml']) == (mode == 'nat')
+    assert sorted(n['hypervisor'] for n in second['networks']) == sorted(hv['name'] for hv in hvs)
+    assert second['networks'][0]['gateway'] == '10.250.10.1'
+    assert dnsmasq_runs_for(NET)
+
+    third = run_module('network', args, check=True)
+    assert third['changed'] is False, third
+    fourth = run_module('network', args)
+    assert fourth['changed'] is False, fourth
+
+    info = run_module('network_info', {'cloud': cloud(hvs), 'name': NET})
+    assert not info['failed'] and info['changed'] is False
+    assert len(info['networks']) == 2
+    for net in info['networks']:
+        assert net['mode'] == mode and net['cidr'] == '10.250.10.0/24' and net['active'] and net['managed']
+        assert net['leases'] == [] and net['reservations'] == []
+        assert net['free_addresses'] == 50
+
+
+def test_gateway_change_is_refused_without_recreate(hvs):
+    run_module('network', args_for(hvs))
+    before = states(hvs)
+    moved = args_for(hvs, subnet=dict(SUBNET, gateway='10.250.10.254'))
+    refused = run_module('network', moved)
+    assert refused['failed']
+    assert 'gateway' in refused['msg'] and 'recreate: true' in refused['msg']
+    assert states(hvs) == before
+
+    moved['recreate'] = True
+    assert run_module('network', moved)['changed'] is True
+    for state in states(hvs):
+        assert "address='10.250.10.254'" in state['xml'] and state['active']
+    assert run_module('network', moved)['changed'] is False
+
+
+@pytest.mark.parametrize('extra, words', [
+    ({'subnet': {'cidr': '10.250.10.0/24', 'gateway': '10.250.99.1'}}, ['gateway 10.250.99.1 lies outside']),
+    ({'mode': 'warp'}, ['mode', 'warp']),
+    ({'mode': 'bridge', 'bridge': 'br0'}, ['remove subnet']),
+])
+def test_invalid_options_fail_and_change_nothing(hvs, extra, words):
+    result = run_module('network', args_for(hvs, **extra))
+    assert result['failed']
+    for word in words:
+        assert word in result['msg']
+    assert states(hvs) == [None, None]
+
+
+def test_overlapping_subnet_fails_and_changes_nothing(hvs):
+    # The first network only on the second hypervisor: the refusal covers every selected one.
+    run_module('network', args_for(hvs[1:]))
+    overlapping = dict(args_for(hvs), name=OTHER, subnet={'cidr': '10.250.10.128/25'})
+    result = run_module('network', overlapping)
+    assert result['failed']
+    assert NET in result['msg'] and OTHER in result['msg'] and 'overlap' in result['msg']
+    assert states(hvs, OTHER) == [None, None]
+
+
+def test_absent_removes_from_both(hvs):
+    run_module('network', args_for(hvs))
+    gone = run_module('network', dict(args_for(hvs), state='absent'), diff=True)
+    assert gone['changed'] is True
+    assert states(hvs) == [None, None]
+    assert run_module('network', dict(args_for(hvs), state='absent'))['changed'] is False

@@ -1,0 +1,195 @@
+# -*- coding: utf-8 -*-
+"""networks.py: option validation, network XML for each mode and its parse back, and the
+Network resource on libvirt's in-memory test driver."""
+
+import libvirt
+import pytest
+
+from ansible_collections.kvmcloud.cloud.plugins.module_utils import xmlutil
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import ValidationError
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.networks import (
+    DEFINITION_FIELDS, Network, check_no_overlap_on, default_bridge_name, desired_from_params,
+    domains_using, network_xml, parse_network_xml, subnet_of)
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.reconcile import reconcile
+
+NAME = 'unit-net'
+
+
+def params(**extra):
+    base = dict(name=NAME, mode='nat', bridge=None, mtu=None,
+                subnet=dict(cidr='10.20.0.0/24', gateway=None, allocation_pools=None,
+                            dns_servers=None, dns_domain=None),
+                state='present', recreate=False, hypervisors=None)
+    base.update(extra)
+    return base
+
+
+def definition(desired):
+    return {key: desired[key] for key in DEFINITION_FIELDS}
+
+
+def parsed_definition(xml):
+    facts = parse_network_xml(xml)
+    return {key: facts[key] for key in DEFINITION_FIELDS}
+
+
+# -- validation -----------------------------------------------------------------------------
+
+def test_defaults_fill_gateway_pools_and_bridge():
+    desired = desired_from_params(params())
+    assert desired['gateway'] == '10.20.0.1'
+    assert desired['allocation_pools'] == [{'start': '10.20.0.2', 'end': '10.20.0.254'}]
+    assert desired['dns_servers'] == []
+    assert desired['bridge'] == default_bridge_name(NAME)
+    assert desired['active'] is True and desired['autostart'] is True
+
+
+def test_default_bridge_name_is_short_stable_and_distinct():
+    assert default_bridge_name('a') == default_bridge_name('a')
+    assert default_bridge_name('a') != default_bridge_name('b')
+    assert default_bridge_name('x' * 200).startswith('kc-')
+    assert len(default_bridge_name('x' * 200)) <= 15
+
+
+@pytest.mark.parametrize('extra, words', [
+    (dict(mode='bridge', subnet=None), ['bridge', 'host bridge']),
+    (dict(mode='bridge', bridge='br0'), ['remove subnet']),
+    (dict(mode='bridge', bridge='br0', subnet=None, mtu=1400), ['remove mtu']),
+    (dict(mode='nat', subnet=None), ['needs a subnet']),
+    (dict(mode='routed', subnet=None), ['needs a subnet']),
+    (dict(mode='bogus'), ['unknown mode', 'bogus']),
+    (dict(bridge='a-very-long-bridge-name'), ['invalid bridge name']),
+    (dict(mtu=20), ['mtu']),
+    (dict(subnet=dict(cidr='10.20.0.0/24', gateway='10.99.0.1')), ['gateway 10.99.0.1 lies outside']),
+])
+def test_invalid_options_are_refused(extra, words):
+    with pytest.raises(ValidationError) as err:
+        desired_from_params(params(**extra))
+    for word in words:
+        assert word in err.value.msg
+
+
+def test_isolated_network_may_go_without_subnet():
+    desired = desired_from_params(params(mode='isolated', subnet=None))
+    assert desired['cidr'] is None and subnet_of(NAME, desired) is None
+
+
+# -- XML ------------------------------------------------------------------------------------
+
+SUBNET = dict(cidr='10.20.0.0/24', gateway='10.20.0.254',
+              allocation_pools=[{'start': '10.20.0.10', 'end': '10.20.0.19'},
+                                {'start': '10.20.0.100', 'end': '10.20.0.199'}],
+              dns_servers=['192.0.2.53', '192.0.2.54'], dns_domain='unit.internal')
+
+
+@pytest.mark.parametrize('mode, forward', [('nat', 'nat'), ('routed', 'route'), ('isolated', None)])
+def test_xml_with_subnet_for_each_mode(mode, forward):
+    desired = desired_from_params(params(mode=mode, mtu=1400, subnet=dict(SUBNET)))
+    xml = network_xml(NAME, desired)
+    desc = xmlutil.parse(xml)
+    assert xmlutil.text(desc, 'name') == NAME
+    assert xmlutil.attr(desc, 'forward', 'mode') == forward
+    assert xmlutil.attr(desc, 'bridge', 'name') == default_bridge_name(NAME)
+    assert xmlutil.attr(desc, 'mtu', 'size') == '1400'
+    assert xmlutil.attr(desc, 'domain', 'name') == 'unit.internal'
+    assert [f.get('addr') for f in desc.findall('dns/forwarder')] == ['192.0.2.53', '192.0.2.54']
+    assert xmlutil.attr(desc, 'ip', 'address') == '10.20.0.254'
+    assert xmlutil.attr(desc, 'ip', 'prefix') == '24'
+    assert [(r.get('start'), r.get('end')) for r in desc.findall('ip/dhcp/range')] == [
+        ('10.20.0.10', '10.20.0.19'), ('10.20.0.100', '10.20.0.199')]
+    metadata = desc.find('metadata/%s' % xmlutil.qname('network'))
+    assert xmlutil.element_to_metadata(metadata)['cidr'] == '10.20.0.0/24'
+    assert parsed_definition(xml) == definition(desired)
+    assert parse_network_xml(xml)['managed'] is True
+
+
+def test_xml_for_bridge_mode():
+    desired = desired_from_params(params(mode='bridge', bridge='br0', subnet=None))
+    xml = network_xml(NAME, desired)
+    desc = xmlutil.parse(xml)
+    assert xmlutil.attr(desc, 'forward', 'mode') == 'bridge'
+    assert xmlutil.attr(desc, 'bridge', 'name') == 'br0'
+    assert desc.find('ip') is None and desc.find('mtu') is None
+    assert parsed_definition(xml) == definition(desired)
+
+
+def test_isolated_without_subnet_round_trips():
+    desired = desired_from_params(params(mode='isolated', subnet=None))
+    xml = network_xml(NAME, desired)
+    assert xmlutil.parse(xml).find('forward') is None
+    assert parsed_definition(xml) == definition(desired)
+
+
+def test_parse_reads_netmask_reservations_and_foreign_networks():
+    xml = ("<network><name>default</name><forward mode='nat'/><bridge name='virbr0'/>"
+           "<ip address='192.168.122.1' netmask='255.255.255.0'><dhcp>"
+           "<range start='192.168.122.2' end='192.168.122.254'/>"
+           "<host mac='52:54:00:00:00:01' ip='192.168.122.5' name='web'/></dhcp></ip>"
+           "<ip family='ipv6' address='fd00::1' prefix='64'/></network>")
+    facts = parse_network_xml(xml)
+    assert facts['managed'] is False
+    assert facts['cidr'] == '192.168.122.0/24' and facts['gateway'] == '192.168.122.1'
+    assert facts['reservations'] == [{'mac': '52:54:00:00:00:01', 'ip': '192.168.122.5', 'name': 'web'}]
+
+
+# -- the resource on the test driver ----------------------------------------------------------
+
+@pytest.fixture
+def conn():
+    connection = libvirt.open('test:///default')
+    yield connection
+    connection.close()
+
+
+def make(conn, recreate=False, **extra):
+    return Network(conn, 'test', NAME, desired_from_params(params(mode='isolated', **extra)), recreate)
+
+
+def test_reconcile_creates_then_is_idempotent_and_refuses_rebuild(conn):
+    created = reconcile(make(conn), 'present', check_mode=False)
+    assert created['changed'] is True
+    net = conn.networkLookupByName(NAME)
+    assert net.isActive() and net.autostart()
+    assert reconcile(make(conn), 'present', check_mode=True)['changed'] is False
+
+    moved = dict(cidr='10.20.0.0/24', gateway='10.20.0.254')
+    xml = net.XMLDesc(0)
+    with pytest.raises(ValidationError) as err:
+        reconcile(make(conn, subnet=moved), 'present', check_mode=False)
+    assert 'gateway' in err.value.msg and 'recreate: true' in err.value.msg
+    assert conn.networkLookupByName(NAME).XMLDesc(0) == xml
+
+    rebuilt = reconcile(make(conn, recreate=True, subnet=moved), 'present', check_mode=False)
+    assert rebuilt['changed'] and rebuilt['resource']['gateway'] == '10.20.0.254'
+
+    gone = reconcile(make(conn), 'absent', check_mode=False)
+    assert gone['changed'] is True
+    assert NAME not in conn.listNetworks() + conn.listDefinedNetworks()
+
+
+def test_overlap_with_another_kvmcloud_network_is_refused(conn):
+    reconcile(make(conn), 'present', check_mode=False)
+    other = subnet_of('unit-other', desired_from_params(params(name='unit-other', subnet=dict(cidr='10.20.0.128/25'))))
+    try:
+        with pytest.raises(ValidationError) as err:
+            check_no_overlap_on(other, conn, 'test')
+        assert NAME in err.value.msg and 'unit-other' in err.value.msg and 'on hypervisor test' in err.value.msg
+        apart = subnet_of('unit-other', desired_from_params(params(name='unit-other', subnet=dict(cidr='10.21.0.0/24'))))
+        check_no_overlap_on(apart, conn, 'test')
+    finally:
+        reconcile(make(conn), 'absent', check_mode=False)
+
+
+def test_domains_using_finds_interfaces_and_blocks_delete(conn):
+    reconcile(make(conn), 'present', check_mode=False)
+    dom_xml = ("<domain type='test'><name>unit-net-user</name><memory>1024</memory><os><type>hvm</type></os>"
+               "<devices><interface type='network'><source network='%s'/></interface></devices></domain>" % NAME)
+    dom = conn.defineXML(dom_xml)
+    try:
+        assert domains_using(conn, NAME, 'test') == ['unit-net-user']
+        with pytest.raises(ValidationError) as err:
+            reconcile(make(conn), 'absent', check_mode=True)
+        assert 'unit-net-user' in err.value.msg
+    finally:
+        dom.undefine()
+        reconcile(make(conn), 'absent', check_mode=False)

@@ -12,12 +12,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
-
 from ansible_collections.kvmcloud.cloud.plugins.module_utils import xmlutil
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import call, lookup
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.pools import active_pool
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.streams import read_volume, write_volume
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.streams import read_json, write_json
 
 RECORD_VOLUME = 'kvmcloud-hypervisor.json'
 # A record larger than this is not ours.
@@ -39,11 +37,7 @@ def read_record(conn, pool_name, hypervisor=None):
                  hypervisor=hypervisor)
     if vol is None:
         return None
-    try:
-        record = json.loads(read_volume(conn, vol, hypervisor=hypervisor, max_bytes=RECORD_MAX_BYTES).decode('utf-8'))
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
+    return read_json(conn, vol, hypervisor=hypervisor, max_bytes=RECORD_MAX_BYTES)
 
 
 def kvm_offered(conn):
@@ -122,5 +116,4 @@ def describe(hv, facts=None, reason=None):
 def write_record(conn, pool_name, record, hypervisor=None):
     """Record the hypervisor's facts in its images pool (see :data:`RECORD_VOLUME`)."""
     pool = active_pool(conn, hypervisor, pool_name, 'images')
-    data = json.dumps(record, sort_keys=True, indent=2).encode('utf-8') + b'\n'
-    write_volume(conn, pool, RECORD_VOLUME, data, hypervisor=hypervisor)
+    write_json(conn, pool, RECORD_VOLUME, record, hypervisor=hypervisor)

@@ -18,14 +18,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
-import json
 import re
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import (
     KvmcloudError, ValidationError, call, delete, lookup)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.image_files import DISK_FORMATS
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.pools import active_pool
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.streams import read_volume, write_volume
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.streams import read_json, write_json
 
 NAME_PATTERN = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$')
 CATALOG_PREFIX = 'image-'
@@ -56,7 +55,8 @@ def base_volume_name(checksum, disk_format):
 
 
 def now():
-    """The registration time of a new image: UTC, to the second, ISO 8601."""
+    """The time the collection records (image registration, volume creation): UTC, to the
+    second, ISO 8601."""
     return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
@@ -71,12 +71,8 @@ def _volume(pool, name, hvname):
 
 def read_entry(conn, pool, vol, hvname):
     """A catalog entry from its volume; an unreadable one is an error that names it."""
-    data = read_volume(conn, vol, hypervisor=hvname, max_bytes=CATALOG_MAX_BYTES)
-    try:
-        entry = json.loads(data.decode('utf-8'))
-    except ValueError as err:
-        entry = err
-    if not isinstance(entry, dict) or not isinstance(entry.get('name'), str):
+    entry = read_json(conn, vol, hypervisor=hvname, max_bytes=CATALOG_MAX_BYTES)
+    if entry is None or not isinstance(entry.get('name'), str):
         raise KvmcloudError('the catalog entry %s/%s on hypervisor %s is unreadable (not a JSON object '
                             'with a name); remove that volume or register the image again with force'
                             % (pool.name(), vol.name(), hvname), hypervisor=hvname)
@@ -134,8 +130,8 @@ def base_volume_path(conn, hypervisor, image):
 
 def write_entry(conn, pool, entry, hvname):
     """Write (or replace) a catalog entry."""
-    data = json.dumps({key: entry.get(key) for key in CATALOG_FIELDS}, sort_keys=True, indent=2).encode('utf-8')
-    write_volume(conn, pool, catalog_volume_name(entry['name']), data + b'\n', hypervisor=hvname)
+    write_json(conn, pool, catalog_volume_name(entry['name']), {key: entry.get(key) for key in CATALOG_FIELDS},
+               hypervisor=hvname)
 
 
 def remove_volume(pool, name, hvname):

@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import io
+import json
 import time
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils import xmlutil
@@ -38,6 +39,21 @@ def read_volume(conn, vol, hypervisor=None, max_bytes=DEFAULT_MAX_BYTES):
         _quietly(stream.abort)  # recvAll already aborts on failure
         raise
     return b''.join(chunks)
+
+
+def read_json(conn, vol, hypervisor=None, max_bytes=DEFAULT_MAX_BYTES):
+    """The JSON object a small volume holds (a dict), or None when it holds anything else."""
+    try:
+        value = json.loads(read_volume(conn, vol, hypervisor=hypervisor, max_bytes=max_bytes).decode('utf-8'))
+    except ValueError:  # not UTF-8, or not JSON
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def write_json(conn, pool, name, value, hypervisor=None):
+    """Create (or replace) the volume ``name`` holding ``value`` as JSON."""
+    data = json.dumps(value, sort_keys=True, indent=2).encode('utf-8') + b'\n'
+    return write_volume(conn, pool, name, data, hypervisor=hypervisor)
 
 
 def write_volume(conn, pool, name, data, hypervisor=None):

@@ -13,8 +13,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import datetime
-import json
 import re
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils import images as imagemod
@@ -143,11 +141,7 @@ def _read_record(conn, pool, name, hvname):
     vol = lookup(pool.storageVolLookupByName, record_name(name), what=record_name(name), hypervisor=hvname)
     if vol is None:
         return None
-    try:
-        record = json.loads(streams.read_volume(conn, vol, hypervisor=hvname).decode('utf-8'))
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
+    return streams.read_json(conn, vol, hypervisor=hvname)
 
 
 def find_on(conn, hypervisor, name):
@@ -197,10 +191,6 @@ def target_hypervisor(cm, wanted):
         raise ValidationError('hypervisor is required to create a volume when the cloud has %d enabled hypervisors'
                               % len(enabled))
     return enabled[0]
-
-
-def now():
-    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
 class Volume(Resource):
@@ -283,7 +273,7 @@ class Volume(Resource):
         else:
             vol = call('create volume', self.name, pool.createXML, xmlutil.tostring(spec), 0, hypervisor=hvname)
         try:
-            self._write_record(conn, pool, desired, created_at=now())
+            self._write_record(conn, pool, desired, created_at=imagemod.now())
         except Exception:
             # Nothing half-created: the data volume goes when its record cannot be written.
             try:
@@ -307,8 +297,7 @@ class Volume(Resource):
     def _write_record(self, conn, pool, values, created_at):
         record = {'name': self.name, 'project': values.get('project'), 'image': values.get('image'),
                   'clone': values.get('clone'), 'created_at': created_at}
-        data = json.dumps(record, sort_keys=True).encode('utf-8') + b'\n'
-        streams.write_volume(conn, pool, record_name(self.name), data, hypervisor=self.hypervisor.name)
+        streams.write_json(conn, pool, record_name(self.name), record, hypervisor=self.hypervisor.name)
 
     def update(self, raw, the_plan):
         fields = {change.field: change.after for change in the_plan.changes}
@@ -316,7 +305,7 @@ class Volume(Resource):
             self._grow(raw, fields['size'])
         if 'project' in fields:
             values = dict(raw.record, project=fields['project'])
-            self._write_record(raw.conn, raw.pool, values, created_at=raw.record.get('created_at') or now())
+            self._write_record(raw.conn, raw.pool, values, created_at=raw.record.get('created_at') or imagemod.now())
 
     def _grow(self, raw, size):
         hvname = self.hypervisor.name

@@ -1,7 +1,10 @@
 """Shared setup for the integration tests (the marker is registered in pytest.ini)."""
 
+import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 # tests/support is not a package: put it on sys.path for this conftest and the test modules.
 SUPPORT_DIR = str(Path(__file__).resolve().parent.parent / "support")
@@ -10,3 +13,13 @@ if SUPPORT_DIR not in sys.path:
 
 # Importing the fixture registers it for every test module here.
 from testhv_fixture import test_hypervisors  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
+from ansible_run import BIN, ROOT, ansible_env  # noqa: E402  pylint: disable=wrong-import-position
+
+
+@pytest.fixture(scope='session')
+def tiny_image_file():
+    """The tiny guest image, built by its playbook (a no-op when it is up to date)."""
+    proc = subprocess.run([str(BIN / 'ansible-playbook'), 'playbooks/tiny_image.yml'], cwd=ROOT, env=ansible_env(),
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return ROOT / 'build' / 'images' / 'kvmcloud-tiny.qcow2'

@@ -3,7 +3,7 @@ URI that nothing answers."""
 
 import pytest
 
-from ansible_run import run_module
+from ansible_run import run_module, unchanged
 
 pytestmark = pytest.mark.integration
 
@@ -18,7 +18,7 @@ def cloud_of(hypervisors, unreachable_socket):
 def test_reports_each_hypervisor_and_the_unreachable_one(test_hypervisors, tmp_path):
     result = run_module('hypervisor_info', {'cloud': cloud_of(test_hypervisors, tmp_path / 'no-such-sock')})
     assert not result['failed'], result
-    assert result['changed'] is False
+    assert unchanged(result)
     by_name = {entry['name']: entry for entry in result['hypervisors']}
     assert list(by_name) == [hv['name'] for hv in test_hypervisors] + ['ghost']
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ansible_run import run_module
+from ansible_run import run_module, unchanged
 from testhv_fixture import hypervisors_fixture
 
 pytestmark = pytest.mark.integration
@@ -45,8 +45,8 @@ def test_stated_type_check_apply_check_apply(hv):
     entry = info(hv)
     assert (entry['virt_type'], entry['virt_type_source']) == ('kvm', 'recorded')
 
-    assert run_module('hypervisor_probe', args, check=True)['changed'] is False
-    assert run_module('hypervisor_probe', args)['changed'] is False
+    assert unchanged(run_module('hypervisor_probe', args, check=True))
+    assert unchanged(run_module('hypervisor_probe', args))
 
 
 @pytest.mark.skipif(not os.path.exists(os.path.join(PROBE_DIR, 'initrd.img')),
@@ -63,4 +63,4 @@ def test_real_probe_boots_the_guest(hv):
     assert info(hv)['virt_type'] == result['virt_type']
     # A recorded result is kept: no second probe, no change.
     again = run_module('hypervisor_probe', dict(args, force=False))
-    assert again['changed'] is False and again['virt_type'] == result['virt_type']
+    assert unchanged(again) and again['virt_type'] == result['virt_type']

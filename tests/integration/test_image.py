@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 import libvirt
 import pytest
 
-from ansible_run import run_module
+from ansible_run import run_module, unchanged
 
 pytestmark = pytest.mark.integration
 
@@ -249,13 +249,13 @@ def test_qcow2_check_apply_check_apply(cl, tmp_path):
         assert cl.catalog(hv_name) == image
 
     third = run_module('image', args, check=True, diff=True)
-    assert third['changed'] is False and third['diff'] == {'before': {}, 'after': {}}
+    assert unchanged(third) and third['diff'] == {'before': {}, 'after': {}}
     assert third['image'] == image
     fourth = run_module('image', args)
-    assert fourth['changed'] is False and fourth['image'] == image
+    assert unchanged(fourth) and fourth['image'] == image
 
     info = run_module('image_info', {'cloud': cl.definition})
-    assert info['changed'] is False and not info['failed']
+    assert unchanged(info)
     assert [dict(image, hypervisors=cl.names)] == [i for i in info['images'] if i['name'] == NAME]
     named = run_module('image_info', {'cloud': cl.definition, 'name': NAME, 'hypervisors': [cl.names[1]]})
     assert named['images'] == [dict(image, hypervisors=[cl.names[1]])]
@@ -271,7 +271,7 @@ def test_raw_image(cl, tmp_path):
     assert image['base_volume'].endswith('.raw')
     for hv_name in cl.names:
         assert qemu_img_info(os.path.join(cl.pool_dir(hv_name), image['base_volume']))['format'] == 'raw'
-    assert run_module('image', cl.args(filename=path))['changed'] is False
+    assert unchanged(run_module('image', cl.args(filename=path)))
 
 
 def test_metadata_change_updates_only_the_catalog(cl, tmp_path):
@@ -289,7 +289,7 @@ def test_metadata_change_updates_only_the_catalog(cl, tmp_path):
     assert applied['diff'] == expected
     assert applied['image']['min_ram'] == 128 and applied['image']['properties'] == {'hw_rng': 'true'}
     assert {hv: os.stat(os.path.join(cl.pool_dir(hv), base)).st_mtime_ns for hv in cl.names} == base_files
-    assert run_module('image', args, check=True)['changed'] is False
+    assert unchanged(run_module('image', args, check=True))
 
 
 def test_known_checksum_and_size_skip_reading_the_file(cl, tmp_path):
@@ -298,7 +298,7 @@ def test_known_checksum_and_size_skip_reading_the_file(cl, tmp_path):
     run_module('image', cl.args(filename=path, checksum=checksum))
     # Same size, other bytes: a run that read the file would fail on the checksum.
     raw_file(path, fill=b'\1')
-    assert run_module('image', cl.args(filename=path, checksum=checksum))['changed'] is False
+    assert unchanged(run_module('image', cl.args(filename=path, checksum=checksum)))
     mismatch = run_module('image', cl.args(filename=path, checksum=checksum, min_ram=1))
     assert mismatch['changed'] is True, 'metadata changes need no content either'
 
@@ -332,8 +332,8 @@ def test_url_registration(cl, tmp_path, server):
         assert sha256_of(os.path.join(cl.pool_dir(hv_name), applied['image']['base_volume'])) == checksum
 
     server.requests.clear()
-    assert run_module('image', args)['changed'] is False
-    assert run_module('image', args, check=True)['changed'] is False
+    assert unchanged(run_module('image', args))
+    assert unchanged(run_module('image', args, check=True))
     assert server.requests == [], 'a registered checksum is not downloaded again'
 
 
@@ -413,7 +413,7 @@ def test_other_content_needs_force_and_replaces(cl, tmp_path):
     assert replaced['image']['checksum'] == new_sum and replaced['image']['min_ram'] == 64
     for names in cl.images_pool_volumes().values():
         assert names == sorted([base_name(new_sum, 'qcow2'), 'image-%s.json' % NAME])
-    assert run_module('image', args)['changed'] is False
+    assert unchanged(run_module('image', args))
 
 
 def test_in_use_image_is_not_removed_or_replaced(cl, tmp_path, domain):
@@ -455,7 +455,7 @@ def test_absent_removes_base_and_catalog(cl, tmp_path):
     for names in cl.images_pool_volumes().values():
         assert names == sorted([base, 'image-%s-copy.json' % NAME]), 'the copy keeps the base volume'
 
-    assert run_module('image', cl.args(state='absent'))['changed'] is False
+    assert unchanged(run_module('image', cl.args(state='absent')))
     assert run_module('image', cl.args(name=NAME + '-copy', state='absent'))['changed'] is True
     assert cl.images_pool_volumes() == {hv: [] for hv in cl.names}
     assert [i for i in run_module('image_info', {'cloud': cl.definition})['images']

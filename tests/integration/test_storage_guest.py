@@ -13,8 +13,8 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from ansible_run import BIN, ROOT, ansible_env, run_module
-from guests import read_console, seed_iso, upload_volume, wait_for_console
+from ansible_run import run_module
+from guests import read_console, seed_iso, tiny_guest_xml, upload_volume, wait_for_console
 
 pytestmark = pytest.mark.integration
 
@@ -23,17 +23,8 @@ IMAGE = PREFIX + 'tiny'
 SERVER = PREFIX + 'guest'
 DATA = PREFIX + 'data'
 SEED = PREFIX + 'seed.iso'
-IMAGE_FILE = ROOT / 'build' / 'images' / 'kvmcloud-tiny.qcow2'
 BOOT_TIMEOUT = 120
 MIB = 1024 ** 2
-
-
-@pytest.fixture(scope='module')
-def tiny_image_file():
-    proc = subprocess.run([str(BIN / 'ansible-playbook'), 'playbooks/tiny_image.yml'], cwd=ROOT, env=ansible_env(),
-                          capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return IMAGE_FILE
 
 
 @pytest.fixture(params=['namespaced', 'system'])
@@ -93,21 +84,7 @@ def boot_guest(target, root_path):
             'meta-data': 'instance-id: iid-storage-guest\nlocal-hostname: storage-guest\n',
             'user-data': '#cloud-config\nruncmd:\n  - echo storage guest up\n'}))
         target['console'].unlink(missing_ok=True)
-        xml = f"""
-<domain type='qemu'>
-  <name>{SERVER}</name>
-  <memory unit='MiB'>128</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
-  <features><acpi/></features>
-  <devices>
-    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
-      <source file='{root_path}'/><target dev='vda' bus='virtio'/></disk>
-    <disk type='file' device='cdrom'><driver name='qemu' type='raw'/>
-      <source file='{seed.path()}'/><target dev='hdc' bus='ide'/><readonly/></disk>
-    <serial type='pty'><log file='{target['console']}' append='on'/><target port='0'/></serial>
-  </devices>
-</domain>"""
+        xml = tiny_guest_xml(SERVER, root_path, target['console'], seed=seed.path())
         conn.defineXML(xml).create()
     finally:
         conn.close()

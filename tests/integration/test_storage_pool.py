@@ -6,7 +6,7 @@ import os
 import libvirt
 import pytest
 
-from ansible_run import run_module
+from ansible_run import run_module, unchanged
 
 pytestmark = pytest.mark.integration
 
@@ -63,9 +63,9 @@ def test_check_apply_check_apply(hv):
     assert second['pools'][0]['path'] == args['path']
 
     third = run_module('storage_pool', args, check=True)
-    assert third['changed'] is False
+    assert unchanged(third)
     fourth = run_module('storage_pool', args)
-    assert fourth['changed'] is False
+    assert unchanged(fourth)
 
 
 def test_live_change_reports_exactly_what_changes(hv):
@@ -79,7 +79,7 @@ def test_live_change_reports_exactly_what_changes(hv):
     applied = run_module('storage_pool', args_for(hv, autostart=False), diff=True)
     assert applied['diff'] == predicted['diff']
     assert pool_state(hv['uri'])['autostart'] is False
-    assert run_module('storage_pool', args_for(hv, autostart=False))['changed'] is False
+    assert unchanged(run_module('storage_pool', args_for(hv, autostart=False)))
 
 
 def test_path_change_is_refused_without_recreate(hv):
@@ -105,4 +105,4 @@ def test_absent_removes_the_pool_and_keeps_its_directory(hv):
     assert gone['diff']['after'] == {hv['name']: {}}
     assert pool_state(hv['uri']) is None
     assert os.path.isdir(args['path'])
-    assert run_module('storage_pool', dict(args, state='absent'))['changed'] is False
+    assert unchanged(run_module('storage_pool', dict(args, state='absent')))

@@ -12,7 +12,7 @@ import libvirt
 import pytest
 
 from ansible_run import BIN, ROOT, ansible_env
-from guests import read_console, seed_iso, seed_vfat, upload_volume, wait_for_console
+from guests import read_console, seed_iso, seed_vfat, tiny_guest_xml, upload_volume, wait_for_console
 from testhv_fixture import hypervisors_fixture, skip_unless_supported
 
 pytestmark = pytest.mark.integration
@@ -111,32 +111,13 @@ class Guest:
                         '-b', str(images_dir(self.hv) / BASE_VOLUME), str(overlay)], check=True)
         pool.refresh(0)
         self.volumes.append(pool.storageVolLookupByName(overlay.name))
-        seed_disk = ''
+        seed_path = None
         if seed is not None:
             volume = upload_volume(self.conn, pool, f'{self.name}-seed.img', seed)
             self.volumes.append(volume)
-            if seed_bus == 'ide':
-                seed_disk = f"""<disk type='file' device='cdrom'><driver name='qemu' type='raw'/>
-      <source file='{volume.path()}'/><target dev='hdc' bus='ide'/><readonly/></disk>"""
-            else:
-                seed_disk = f"""<disk type='file' device='disk'><driver name='qemu' type='raw'/>
-      <source file='{volume.path()}'/><target dev='vdb' bus='virtio'/><readonly/></disk>"""
-        # <acpi/>: without it libvirt turns ACPI off, and with it the power button.
-        self.xml = f"""
-<domain type='qemu'>
-  <name>{self.name}</name>
-  <memory unit='MiB'>128</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
-  <features><acpi/></features>
-  <devices>
-    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
-      <source file='{overlay}'/><target dev='vda' bus='virtio'/></disk>
-    {seed_disk}
-    <interface type='network'><source network='{NETWORK}'/><mac address='{self.mac}'/><model type='virtio'/></interface>
-    <serial type='pty'><log file='{self.console}' append='off'/><target port='0'/></serial>
-  </devices>
-</domain>"""
+            seed_path = volume.path()
+        self.xml = tiny_guest_xml(self.name, overlay, self.console, seed=seed_path, seed_bus=seed_bus,
+                                  interfaces=[(NETWORK, self.mac, None)], append=False)
 
     def start(self) -> float:
         self.domain = self.conn.defineXML(self.xml)

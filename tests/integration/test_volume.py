@@ -5,7 +5,7 @@ import subprocess
 import libvirt
 import pytest
 
-from ansible_run import run_module
+from ansible_run import run_module, unchanged
 
 pytestmark = pytest.mark.integration
 
@@ -88,8 +88,8 @@ def test_volume_check_apply_check_apply(hv):
                           check=True).stdout
     assert '"virtual-size": 67108864' in info
 
-    assert run_module('volume', args, check=True)['changed'] is False
-    assert run_module('volume', args)['changed'] is False
+    assert unchanged(run_module('volume', args, check=True))
+    assert unchanged(run_module('volume', args))
 
     listed = run_module('volume_info', {'cloud': cloud(hv), 'project': 'demo'})
     assert [v['name'] for v in listed['volumes']] == [PREFIX + 'data']
@@ -137,8 +137,8 @@ def test_attach_live_and_persistent_then_delete_refused(hv):
         xml = domain_xml(hv, inactive)
         assert "volume-%satt.qcow2" % PREFIX in xml and '<serial>%satt</serial>' % PREFIX in xml
 
-    assert run_module('server_volume', args, check=True)['changed'] is False
-    assert run_module('server_volume', args)['changed'] is False
+    assert unchanged(run_module('server_volume', args, check=True))
+    assert unchanged(run_module('server_volume', args))
 
     listed = run_module('volume_info', {'cloud': cloud(hv), 'name': PREFIX + 'att'})['volumes'][0]
     assert listed['attachments'] == [{'server': SERVER, 'device': 'vdb', 'running': True}]
@@ -175,7 +175,7 @@ def test_detach_from_stopped_server_and_delete(hv):
     detached = run_module('server_volume', dict(args, state='absent'), diff=True)
     assert detached['changed'] is True
     assert PREFIX + 'cold' not in domain_xml(hv, inactive=True)
-    assert run_module('server_volume', dict(args, state='absent'))['changed'] is False
+    assert unchanged(run_module('server_volume', dict(args, state='absent')))
 
     gone = run_module('volume', dict(volume, state='absent'))
     assert gone['changed'] is True

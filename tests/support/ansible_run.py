@@ -63,3 +63,8 @@ def run_module(module, args, check=False, diff=False, collections_path=None, cwd
             result = json.load(handle)
     result.setdefault('failed', False)
     return result
+
+
+def unchanged(result):
+    """Whether a module run succeeded and reported no change (a failed run reports none too)."""
+    return not result['failed'] and result['changed'] is False

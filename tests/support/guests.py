@@ -57,3 +57,39 @@ def wait_for_console(path: Path, pattern: str, timeout: float, after: int = 0) -
         assert time.monotonic() < deadline, (
             f'{pattern!r} not on the console within {timeout:.0f} s:\n{read_console(path)[-3000:]}')
         time.sleep(0.25)
+
+
+def tiny_guest_xml(name: str, root: str, console, seed: str | None = None, seed_bus: str = 'ide',
+                   interfaces: tuple = (), append: bool = True) -> str:
+    """Domain XML of a tiny guest under software emulation: 128 MiB, the root overlay on virtio,
+    the NoCloud seed as an IDE CD-ROM or a read-only virtio disk, ``interfaces`` as
+    ``(network, mac, filter or None)``, and the serial console logged to ``console``.
+
+    ``<acpi/>`` matters: without it libvirt turns ACPI off, and with it the power button.
+    """
+    seed_disk = ''
+    if seed is not None and seed_bus == 'ide':
+        seed_disk = (f"<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='{seed}'/>"
+                     "<target dev='hdc' bus='ide'/><readonly/></disk>")
+    elif seed is not None:
+        seed_disk = (f"<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{seed}'/>"
+                     "<target dev='vdb' bus='virtio'/><readonly/></disk>")
+    nics = ''.join(
+        f"<interface type='network'><source network='{network}'/><mac address='{mac}'/><model type='virtio'/>"
+        + (f"<filterref filter='{nwfilter}'/>" if nwfilter else '') + "</interface>"
+        for network, mac, nwfilter in interfaces)
+    return f"""
+<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>128</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+  <features><acpi/></features>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
+      <source file='{root}'/><target dev='vda' bus='virtio'/></disk>
+    {seed_disk}
+    {nics}
+    <serial type='pty'><log file='{console}' append='{'on' if append else 'off'}'/><target port='0'/></serial>
+  </devices>
+</domain>"""

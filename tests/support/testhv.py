@@ -176,6 +176,15 @@ class TestHypervisors:
         _write_state(self.base_dir, state)
 
 
+def namespace_command(hypervisor: dict) -> list[str]:
+    """The argv prefix that runs a command inside a started instance's mount and network
+    namespaces (``hypervisor`` as returned by ``TestHypervisors.start()``)."""
+    instance_dir = Path(hypervisor["dir"])
+    state = _read_state(instance_dir.parent)
+    holder = next(i for i in state["instances"] if i["name"] == hypervisor["name"])["pids"]["unshare"]["pid"]
+    return _nsenter(holder)
+
+
 def teardown(base_dir) -> None:
     """Stop every instance recorded in ``base_dir/state.json`` and remove ``base_dir``.
 

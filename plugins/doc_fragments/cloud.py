@@ -132,6 +132,12 @@ options:
             description: Free text describing the project.
             type: str
             default: ''
+          mac_prefix:
+            description:
+              - First three bytes of the MAC addresses of the project's ports, for example
+                V(02:4b:43). It must be unicast and locally administered.
+              - Default three bytes derived from the project's name.
+            type: str
           name:
             description: Name of the project.
             type: str

@@ -15,6 +15,7 @@ __metaclass__ = type
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from ansible_collections.kvmcloud.cloud.plugins.module_utils import ipam
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import ValidationError
 
 DEFAULT_IMAGES_POOL = 'kvmcloud-images'
@@ -55,6 +56,7 @@ QUOTA_SPEC = dict(
 PROJECT_SPEC = dict(
     name=dict(type='str', required=True),
     description=dict(type='str', default=''),
+    mac_prefix=dict(type='str'),
     quotas=dict(type='dict', options=QUOTA_SPEC, default={}),
 )
 
@@ -108,6 +110,15 @@ class Project:
     name: str
     description: str = ''
     quotas: Dict[str, Optional[int]] = field(default_factory=dict)
+    mac_prefix: Optional[str] = None
+
+    def __post_init__(self):
+        # Ports of the project get MACs with this prefix: the one set, or one of its own.
+        try:
+            prefix = ipam.check_mac_prefix(self.mac_prefix) if self.mac_prefix else ipam.project_mac_prefix(self.name)
+        except ValidationError as err:
+            raise ValidationError('cloud.projects[%s].mac_prefix: %s' % (self.name, err.msg))
+        object.__setattr__(self, 'mac_prefix', prefix)
 
 
 @dataclass(frozen=True)

@@ -355,6 +355,33 @@ def _normalize_mac(mac):
     return str(mac).strip().lower().replace('-', ':')
 
 
+_MAC_RE = re.compile(r'^[0-9a-f]{2}(:[0-9a-f]{2}){5}$')
+
+
+def normalize_mac(mac):
+    """A MAC address given by a user, lower case with colons; it must be unicast."""
+    normalized = _normalize_mac(mac)
+    if not _MAC_RE.match(normalized):
+        raise ValidationError('invalid MAC address %r: expected six bytes such as 52:54:00:12:34:56' % (mac,))
+    if int(normalized[:2], 16) & _MULTICAST:
+        raise ValidationError('invalid MAC address %s: the multicast bit of the first byte is set; '
+                              'a port needs a unicast address' % normalized)
+    return normalized
+
+
+def project_mac_prefix(project):
+    """A project's own MAC prefix: three bytes of sha256(project name), made unicast and
+    locally administered."""
+    digest = hashlib.sha256(('kvmcloud-project:%s' % project).encode('utf-8')).digest()
+    first = (digest[0] & ~_MULTICAST & 0xff) | _LOCALLY_ADMINISTERED
+    return '%02x:%02x:%02x' % (first, digest[1], digest[2])
+
+
+def check_mac_prefix(prefix):
+    """A MAC prefix given by a user, normalised; it must be unicast and locally administered."""
+    return _check_mac_prefix(prefix)
+
+
 def _check_mac_prefix(prefix):
     normalized = _normalize_mac(prefix)
     if not _MAC_PREFIX_RE.match(normalized):

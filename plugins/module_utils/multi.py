@@ -11,15 +11,26 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import Kvmcl
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.reconcile import reconcile
 
 
-def reconcile_on_hypervisors(cm, make_resource, result_key):
+def reconcile_on_hypervisors(cm, make_resource, result_key, precheck=False, hypervisors=None):
     """Run the reconcile engine for ``make_resource(conn, hypervisor)`` on each selected
-    hypervisor concurrently (``hypervisors`` option; all enabled ones by default).
+    hypervisor concurrently (``hypervisors``, else the ``hypervisors`` option, else all enabled
+    ones).
 
     ``changed`` is true when any hypervisor changed; ``diff`` is keyed by hypervisor name. A
     failure on any hypervisor fails the task and names every hypervisor that failed.
+
+    With ``precheck``, a real run first plans on every hypervisor as check mode does, so that a
+    refusal on any of them (a resource's ``check`` hook) comes before a change on any.
     """
-    selected = cm.cloud.select_hypervisors(cm.params.get('hypervisors'), enabled_only=not cm.params.get('hypervisors'))
+    selected = hypervisors
+    if selected is None:
+        selected = cm.cloud.select_hypervisors(cm.params.get('hypervisors'), enabled_only=not cm.params.get('hypervisors'))
     state = cm.params.get('state', 'present')
+    if precheck and not cm.check_mode:
+        failures = [(hv, err) for hv, _result, err in cm.connections.map(
+            lambda hv, conn: reconcile(make_resource(conn, hv), state, True), selected) if err is not None]
+        if failures:
+            raise failed_on('the %s module' % result_key.rstrip('s'), failures, changed=False)
     outcomes = cm.connections.map(
         lambda hv, conn: reconcile(make_resource(conn, hv), state, cm.check_mode), selected)
     failures = [(hv, err) for hv, _result, err in outcomes if err is not None]

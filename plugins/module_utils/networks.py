@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
+import re
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils import ipam, xmlutil
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import (
@@ -26,12 +27,19 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.reconcile import (
 FORWARD_MODES = {'nat': 'nat', 'routed': 'route', 'isolated': None, 'bridge': 'bridge'}
 MODES = tuple(sorted(FORWARD_MODES))
 
+# The collection's element in a network's <metadata>: its definition, and its ports (see ports.py).
+METADATA_TAG = 'network'
+
 BRIDGE_PREFIX = 'kc-'
 # Linux interface names are at most 15 characters (IFNAMSIZ - 1).
 BRIDGE_NAME_MAX = 15
 
 # libvirt's flag for the persistent definition of a domain (VIR_DOMAIN_XML_INACTIVE).
 _DOMAIN_XML_INACTIVE = 2
+# virNetworkUpdate: commands, the DNS host section, and where the change applies.
+_UPDATE_DELETE, _UPDATE_ADD_LAST = 2, 3
+_SECTION_DNS_HOST = 10
+_AFFECT_LIVE, _AFFECT_CONFIG = 1, 2
 
 # Fields of the normalised dict that describe the network itself; changing any of them
 # means defining the network anew.
@@ -76,14 +84,54 @@ def desired_from_params(params):
     _check_bridge_name(name, bridge)
     if mtu is not None and not 68 <= mtu <= 65535:
         raise ValidationError("network '%s': mtu must be between 68 and 65535, got %s" % (name, mtu))
+    dns_hosts = params.get('dns_hosts')
+    if dns_hosts is not None and mode == 'bridge':
+        raise ValidationError("network '%s': mode bridge has no DNS server of its own; remove dns_hosts" % name)
     desired = dict(mode=mode, bridge=bridge, mtu=mtu, cidr=None, gateway=None, allocation_pools=None,
-                   dns_servers=None, dns_domain=None, active=True, autostart=True)
+                   dns_servers=None, dns_domain=None, active=True, autostart=True,
+                   dns_hosts=dns_hosts_from_params(name, dns_hosts))
     if subnet_params:
         subnet = ipam.subnet_from_params(
             name, subnet_params.get('cidr'), gateway=subnet_params.get('gateway'),
             allocation_pools=subnet_params.get('allocation_pools'), dns_servers=subnet_params.get('dns_servers'))
         desired.update(_subnet_fields(subnet), dns_domain=subnet_params.get('dns_domain'))
     return desired
+
+
+_DNS_NAME_RE = re.compile(r'^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$')
+
+
+def dns_hosts_from_params(name, dns_hosts):
+    """Static DNS records as ``[{ip, hostnames}]``, sorted; None when not managed."""
+    if dns_hosts is None:
+        return None
+    ipam.require_netaddr()
+    merged = {}
+    for index, entry in enumerate(dns_hosts):
+        try:
+            address = ipam.netaddr.IPAddress(str(entry.get('ip')).strip())
+        except (ipam.netaddr.AddrFormatError, ValueError, TypeError):
+            raise ValidationError("network '%s': dns_hosts[%d]: invalid address %r" % (name, index, entry.get('ip')))
+        hostnames = entry.get('hostnames') or []
+        if not hostnames:
+            raise ValidationError("network '%s': dns_hosts[%d]: hostnames must list at least one name" % (name, index))
+        for hostname in hostnames:
+            if not isinstance(hostname, str) or not _DNS_NAME_RE.match(hostname):
+                raise ValidationError("network '%s': dns_hosts[%d]: invalid host name %r" % (name, index, hostname))
+        merged.setdefault(str(address), set()).update(hostnames)
+    return [{'ip': ip, 'hostnames': sorted(names)} for ip, names in sorted(merged.items(), key=lambda i: _ip_key(i[0]))]
+
+
+def _ip_key(ip):
+    address = ipam.netaddr.IPAddress(ip)
+    return (address.version, int(address))
+
+
+def dns_host_xml(host):
+    node = xmlutil.element('host', ip=host['ip'])
+    for hostname in host['hostnames']:
+        xmlutil.sub(node, 'hostname', hostname)
+    return node
 
 
 def _subnet_fields(subnet):
@@ -100,14 +148,15 @@ def subnet_of(name, facts):
                                    dns_servers=facts.get('dns_servers'))
 
 
-def network_xml(name, facts, uuid=None):
-    """The libvirt XML of a network described by the normalised dict ``facts``."""
+def network_xml(name, facts, uuid=None, records=None):
+    """The libvirt XML of a network described by the normalised dict ``facts``, holding the
+    port ``records`` (``{name: record}``, see ``ports``) as metadata and DHCP reservations."""
     net = xmlutil.element('network')
     xmlutil.sub(net, 'name', name)
     if uuid:
         xmlutil.sub(net, 'uuid', uuid)
     metadata = xmlutil.sub(net, 'metadata')
-    metadata.append(xmlutil.metadata_to_element('network', {
+    metadata.append(xmlutil.metadata_to_element(METADATA_TAG, {
         key: facts.get(key) for key in DEFINITION_FIELDS}))
     forward = FORWARD_MODES[facts['mode']]
     if forward:
@@ -120,17 +169,23 @@ def network_xml(name, facts, uuid=None):
         xmlutil.sub(net, 'mtu', size=facts['mtu'])
     if facts.get('dns_domain'):
         xmlutil.sub(net, 'domain', name=facts['dns_domain'])
-    if facts.get('dns_servers'):
+    if facts.get('dns_servers') or facts.get('dns_hosts'):
         dns = xmlutil.sub(net, 'dns')
-        for server in facts['dns_servers']:
+        for server in facts.get('dns_servers') or []:
             xmlutil.sub(dns, 'forwarder', addr=server)
+        for host in facts.get('dns_hosts') or []:
+            dns.append(dns_host_xml(host))
     if facts.get('cidr'):
         prefix = facts['cidr'].split('/')[1]
         ip = xmlutil.sub(net, 'ip', address=facts['gateway'], prefix=prefix)
         dhcp = xmlutil.sub(ip, 'dhcp')
         for pool in facts.get('allocation_pools') or []:
             xmlutil.sub(dhcp, 'range', start=pool['start'], end=pool['end'])
-    return xmlutil.tostring(net)
+    xml = xmlutil.tostring(net)
+    if records:
+        from ansible_collections.kvmcloud.cloud.plugins.module_utils import ports
+        xml = ports.with_records(xml, records)
+    return xml
 
 
 def _cidr(ip):
@@ -140,7 +195,8 @@ def _cidr(ip):
     return str(ipam.netaddr.IPNetwork('%s/%s' % (address, prefix)).cidr)
 
 
-def _ipv4(desc):
+def ipv4_element(desc):
+    """The IPv4 ``<ip>`` element of a network's XML, or None."""
     for ip in desc.findall('ip'):
         if ip.get('family', 'ipv4') == 'ipv4':
             return ip
@@ -157,16 +213,18 @@ def parse_network_xml(xml):
     facts = {
         'name': xmlutil.text(desc, 'name'),
         'uuid': xmlutil.text(desc, 'uuid'),
-        'managed': desc.find('metadata/%s' % xmlutil.qname('network')) is not None,
+        'managed': desc.find('metadata/%s' % xmlutil.qname(METADATA_TAG)) is not None,
         'mode': modes.get(forward, forward),
         'bridge': xmlutil.attr(desc, 'bridge', 'name'),
         'mtu': int(mtu) if mtu else None,
         'cidr': None, 'gateway': None, 'allocation_pools': None,
         'dns_servers': [f.get('addr') for f in desc.findall('dns/forwarder') if f.get('addr')] or None,
         'dns_domain': xmlutil.attr(desc, 'domain', 'name'),
+        'dns_hosts': [{'ip': h.get('ip'), 'hostnames': sorted(n.text for n in h.findall('hostname') if n.text)}
+                      for h in desc.findall('dns/host')],
         'reservations': [],
     }
-    ip = _ipv4(desc)
+    ip = ipv4_element(desc)
     if ip is not None:
         facts.update(
             cidr=_cidr(ip), gateway=ip.get('address'),
@@ -178,21 +236,26 @@ def parse_network_xml(xml):
     return facts
 
 
-def domains_using(conn, network, hypervisor):
-    """Names of the domains with an interface on ``network``, live or in their persistent config."""
-    users = []
+def interfaces_on(conn, network, hypervisor):
+    """``[(domain name, MAC, filter name or None)]`` of the interfaces on ``network``, from each
+    domain's live XML and, for a running persistent domain, its persistent config too."""
+    found = set()
     for dom in call('list domains', hypervisor, conn.listAllDomains, 0, hypervisor=hypervisor):
         dom_name = dom.name()
         xmls = [call('XMLDesc', dom_name, dom.XMLDesc, 0, hypervisor=hypervisor)]
         if dom.isActive() and dom.isPersistent():
             xmls.append(call('XMLDesc', dom_name, dom.XMLDesc, _DOMAIN_XML_INACTIVE, hypervisor=hypervisor))
         for xml in xmls:
-            desc = xmlutil.parse(xml)
-            if any(xmlutil.attr(iface, 'source', 'network') == network
-                   for iface in desc.findall("devices/interface[@type='network']")):
-                users.append(dom_name)
-                break
-    return sorted(users)
+            for iface in xmlutil.parse(xml).findall("devices/interface[@type='network']"):
+                if xmlutil.attr(iface, 'source', 'network') == network:
+                    mac = xmlutil.attr(iface, 'mac', 'address')
+                    found.add((dom_name, mac.lower() if mac else None, xmlutil.attr(iface, 'filterref', 'filter')))
+    return sorted(found, key=lambda item: tuple(value or '' for value in item))
+
+
+def domains_using(conn, network, hypervisor):
+    """Names of the domains with an interface on ``network``, live or in their persistent config."""
+    return sorted(set(dom for dom, _mac, _filter in interfaces_on(conn, network, hypervisor)))
 
 
 def list_networks(conn, hypervisor):
@@ -217,15 +280,17 @@ def check_no_overlap_on(subnet, conn, hypervisor):
 class Network(Resource):
     """One network on one hypervisor."""
 
-    set_fields = ('allocation_pools',)
-    modes = dict({key: REBUILD for key in DEFINITION_FIELDS}, active=LIVE, autostart=LIVE)
+    set_fields = ('allocation_pools', 'dns_hosts')
+    modes = dict({key: REBUILD for key in DEFINITION_FIELDS}, active=LIVE, autostart=LIVE, dns_hosts=LIVE)
 
-    def __init__(self, conn, hypervisor, name, desired, recreate=False):
+    def __init__(self, conn, hypervisor, name, desired, recreate=False, records=None):
         self.conn = conn
         self.hypervisor = hypervisor
         self.name = name
         self._desired = desired
         self.recreate = recreate
+        # Ports of the network known from its other hypervisors: a new definition holds them too.
+        self.records = records or {}
 
     def allows_rebuild(self):
         return self.recreate
@@ -235,7 +300,7 @@ class Network(Resource):
 
     def normalise(self, raw):
         facts = parse_network_xml(call('XMLDesc', self.name, raw.XMLDesc, 0, hypervisor=self.hypervisor))
-        current = {key: facts[key] for key in DEFINITION_FIELDS}
+        current = {key: facts[key] for key in DEFINITION_FIELDS + ('dns_hosts',)}
         current.update(active=bool(raw.isActive()), autostart=bool(raw.autostart()))
         return current
 
@@ -255,9 +320,33 @@ class Network(Resource):
             raise ValidationError("network '%s' is in use by server%s %s on hypervisor %s; detach %s first"
                                   % (self.name, 's' if len(users) > 1 else '', ', '.join(users),
                                      self.hypervisor, 'them' if len(users) > 1 else 'it'))
+        if the_plan.action == UPDATE:
+            self._check_ports_fit(dict(the_plan.before, **the_plan.after))
 
-    def create(self, desired):
-        xml = network_xml(self.name, desired)
+    def _check_ports_fit(self, wanted):
+        """Refuse a recreate whose subnet has no room for the network's ports at their addresses."""
+        records = self._current_records()
+        if not records:
+            return
+        subnet = subnet_of(self.name, wanted)
+        if subnet is None or not subnet.allocation_pools:
+            raise ValidationError("network '%s' holds port%s %s, which need a subnet with allocation pools"
+                                  % (self.name, 's' if len(records) > 1 else '', ', '.join(sorted(records))))
+        used = {}
+        for port_name, record in sorted(records.items()):
+            try:
+                used[ipam.allocate(subnet, used, record['ip'])] = 'port %s' % port_name
+            except ValidationError as err:
+                raise ValidationError("network '%s' cannot be recreated with port %s at its address: %s"
+                                      % (self.name, port_name, err.msg))
+
+    def _current_records(self):
+        from ansible_collections.kvmcloud.cloud.plugins.module_utils import ports
+        raw = self.find()
+        return ports.records_of(ports.persistent_xml(raw, self.hypervisor)) if raw is not None else {}
+
+    def create(self, desired, records=None):
+        xml = network_xml(self.name, desired, records=self.records if records is None else records)
         net = call('define', self.name, self.conn.networkDefineXML, xml, hypervisor=self.hypervisor)
         try:
             if desired.get('active') is not False:
@@ -270,13 +359,19 @@ class Network(Resource):
             raise
 
     def delete(self, raw):
+        from ansible_collections.kvmcloud.cloud.plugins.module_utils import ports
+        had_ports = bool(ports.records_of(ports.persistent_xml(raw, self.hypervisor)))
         stop_and_undefine(raw, self.name, hypervisor=self.hypervisor)
+        if had_ports:
+            # The filters of the network's ports go with it.
+            ports.sync_port_filters(self.conn, self.hypervisor)
 
     def update(self, raw, the_plan):
         wanted = dict(self.normalise(raw), **{change.field: change.after for change in the_plan.changes})
         if the_plan.needs_rebuild:
-            self.delete(raw)
-            self.create(wanted)
+            records = self._current_records()
+            stop_and_undefine(raw, self.name, hypervisor=self.hypervisor)
+            self.create(wanted, records=records)
             return
         fields = set(the_plan.fields())
         if 'active' in fields:
@@ -287,6 +382,23 @@ class Network(Resource):
         if 'autostart' in fields:
             call('set autostart', self.name, raw.setAutostart, int(bool(wanted['autostart'])),
                  hypervisor=self.hypervisor)
+        if 'dns_hosts' in fields:
+            self._update_dns_hosts(raw, the_plan.before.get('dns_hosts') or [], wanted['dns_hosts'] or [])
+
+    def _update_dns_hosts(self, raw, before, after):
+        """DNS host records changed in place with ``virNetworkUpdate``: live (when the network
+        runs) and in the persistent config."""
+        flags = _AFFECT_CONFIG | (_AFFECT_LIVE if raw.isActive() else 0)
+        old = {host['ip']: host for host in before}
+        new = {host['ip']: host for host in after}
+        for ip in sorted(old):
+            if old[ip] != new.get(ip):
+                call('update DNS host %s' % ip, self.name, raw.update, _UPDATE_DELETE, _SECTION_DNS_HOST, -1,
+                     xmlutil.tostring(dns_host_xml(old[ip])), flags, hypervisor=self.hypervisor)
+        for ip in sorted(new):
+            if old.get(ip) != new[ip]:
+                call('update DNS host %s' % ip, self.name, raw.update, _UPDATE_ADD_LAST, _SECTION_DNS_HOST, -1,
+                     xmlutil.tostring(dns_host_xml(new[ip])), flags, hypervisor=self.hypervisor)
 
 
 def _selected(cm):
@@ -295,20 +407,33 @@ def _selected(cm):
 
 
 def run_network(cm):
-    """The ``network`` module: validate, refuse overlaps on every hypervisor, then reconcile."""
+    """The ``network`` module: validate, refuse overlaps on every hypervisor, plan on all of them
+    (so any refusal comes before any change), then reconcile."""
+    from ansible_collections.kvmcloud.cloud.plugins.module_utils import ports
     params = cm.params
+    name = params['name']
     desired = desired_from_params(params) if params['state'] == 'present' else None
-    subnet = subnet_of(params['name'], desired) if desired else None
-    if subnet is not None:
-        map_or_fail(cm, lambda hv, conn: check_no_overlap_on(subnet, conn, hv.name), _selected(cm),
-                    "network '%s'" % params['name'])
+    subnet = subnet_of(name, desired) if desired else None
+    selected = _selected(cm)
+
+    def survey(hv, conn):
+        if subnet is not None:
+            check_no_overlap_on(subnet, conn, hv.name)
+        net = lookup(conn.networkLookupByName, name, hypervisor=hv.name)
+        return ports.records_of(ports.persistent_xml(net, hv.name)) if net is not None else {}
+
+    records = {}
+    for found in map_or_fail(cm, survey, selected, "network '%s'" % name).values():
+        for port_name, record in found.items():
+            records.setdefault(port_name, record)
     return reconcile_on_hypervisors(
-        cm, lambda conn, hv: Network(conn, hv.name, params['name'], desired, bool(params['recreate'])),
-        result_key='networks')
+        cm, lambda conn, hv: Network(conn, hv.name, name, desired, bool(params['recreate']), records),
+        result_key='networks', precheck=True)
 
 
 def network_facts(net, facts, hypervisor):
     """What ``network_info`` returns for one network on one hypervisor."""
+    from ansible_collections.kvmcloud.cloud.plugins.module_utils import ports
     active = bool(net.isActive())
     leases = []
     if active and facts['cidr']:
@@ -322,9 +447,12 @@ def network_facts(net, facts, hypervisor):
         used.update((lease['ipaddr'], 'lease %s' % lease['mac']) for lease in leases if lease['ipaddr'])
         free = ipam.free_count(subnet, used)
     out = {key: facts[key] for key in ('name', 'uuid', 'managed', 'mode', 'bridge', 'mtu', 'cidr', 'gateway',
-                                       'dns_servers', 'dns_domain', 'reservations')}
+                                       'dns_servers', 'dns_domain', 'dns_hosts', 'reservations')}
+    leased = {lease['mac']: lease['ipaddr'] for lease in leases if lease.get('mac')}
+    records = ports.records_of(ports.persistent_xml(net, hypervisor)) if facts['managed'] else {}
     out.update(hypervisor=hypervisor, active=active, autostart=bool(net.autostart()),
-               allocation_pools=facts['allocation_pools'] or [], leases=leases, free_addresses=free)
+               allocation_pools=facts['allocation_pools'] or [], leases=leases, free_addresses=free,
+               ports=[dict(records[name], leased_ip=leased.get(records[name]['mac'])) for name in sorted(records)])
     return out
 
 

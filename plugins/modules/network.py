@@ -19,8 +19,11 @@ description:
   - A subnet that overlaps another network of the collection on any of those hypervisors is
     refused before anything changes.
   - Any change of O(mode), O(bridge), O(mtu) or the O(subnet) needs O(recreate=true); the network
-    is then stopped, undefined, defined and started again. That is refused while a server has an
-    interface on the network.
+    is then stopped, undefined, defined and started again, keeping its ports (see
+    M(kvmcloud.cloud.port)). That is refused while a server has an interface on the network, or
+    when a port's address does not fit the new subnet.
+  - O(dns_hosts) changes apply in place, live and to the config, without a restart.
+  - Every refusal is decided on all the hypervisors before any of them changes.
   - O(state=absent) stops and undefines the network; refused while a server has an interface on it.
 notes:
   - With O(mode=bridge) guests join an existing host bridge; libvirt manages no addresses there, so
@@ -42,6 +45,24 @@ options:
       - With the other modes, the name of the bridge libvirt creates, at most 15 characters.
         Default C(kc-) and a short hash of O(name).
     type: str
+  dns_hosts:
+    description:
+      - Static DNS records the network's dnsmasq serves. They are applied in place, live and to
+        the persistent config, with no restart; records not listed are removed.
+      - Not set, the records of an existing network are left as they are.
+      - Refused with O(mode=bridge).
+    type: list
+    elements: dict
+    suboptions:
+      hostnames:
+        description: Names that resolve to O(dns_hosts[].ip).
+        type: list
+        elements: str
+        required: true
+      ip:
+        description: The address.
+        type: str
+        required: true
   hypervisors:
     description:
       - Hypervisors to manage the network on; all enabled hypervisors by default.
@@ -148,6 +169,16 @@ EXAMPLES = r'''
       gateway: 10.30.0.254
     recreate: true
 
+- name: Static DNS records, changed in place
+  kvmcloud.cloud.network:
+    cloud: "{{ kvmcloud_cloud }}"
+    name: private
+    subnet:
+      cidr: 10.20.0.0/24
+    dns_hosts:
+      - ip: 10.20.0.10
+        hostnames: [db, db.private.internal]
+
 - name: Remove a network
   kvmcloud.cloud.network:
     cloud: "{{ kvmcloud_cloud }}"
@@ -183,6 +214,10 @@ networks:
     dns_domain:
       description: DNS domain, if set.
       type: str
+    dns_hosts:
+      description: Static DNS records, as C(ip) and C(hostnames).
+      type: list
+      elements: dict
     dns_servers:
       description: Upstream DNS servers.
       type: list
@@ -228,6 +263,10 @@ def main():
                 )),
                 dns_servers=dict(type='list', elements='str'),
                 dns_domain=dict(type='str'),
+            )),
+            dns_hosts=dict(type='list', elements='dict', options=dict(
+                ip=dict(type='str', required=True),
+                hostnames=dict(type='list', elements='str', required=True),
             )),
             hypervisors=dict(type='list', elements='str'),
             recreate=dict(type='bool', default=False),

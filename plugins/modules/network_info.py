@@ -74,6 +74,10 @@ networks:
     dns_domain:
       description: DNS domain, if set.
       type: str
+    dns_hosts:
+      description: Static DNS records, as C(ip) and C(hostnames).
+      type: list
+      elements: dict
     dns_servers:
       description: Upstream DNS servers.
       type: list
@@ -114,6 +118,43 @@ networks:
     name:
       description: Network name.
       type: str
+    ports:
+      description:
+        - The ports recorded in the network's persistent definition (see M(kvmcloud.cloud.port)).
+      type: list
+      elements: dict
+      contains:
+        created:
+          description: When the port was created, UTC, ISO 8601.
+          type: str
+        hostname:
+          description: Host name of the port's reservation, or null.
+          type: str
+        ip:
+          description: The port's fixed address.
+          type: str
+        leased_ip:
+          description: Address leased to the port's MAC right now, or null.
+          type: str
+        mac:
+          description: The port's MAC address.
+          type: str
+        name:
+          description: Port name.
+          type: str
+        network:
+          description: Network name.
+          type: str
+        project:
+          description: Project that owns the port.
+          type: str
+        security_groups:
+          description: Security groups of the port.
+          type: list
+          elements: str
+        server:
+          description: Server the port belongs to, or null.
+          type: str
     reservations:
       description: DHCP reservations (C(<host>) entries) of the subnet.
       type: list

@@ -4,10 +4,14 @@ refused changes leave libvirt as it was, absent removes the network everywhere.
 The networks are isolated except the one NAT test; nothing sends traffic anywhere.
 """
 
+import subprocess
+from pathlib import Path
+
 import libvirt
 import pytest
 
-from ansible_run import run_module
+from ansible_run import run_module, unchanged
+from testhv import namespace_command
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +82,7 @@ def dnsmasq_runs_for(name):
     return False
 
 
-@pytest.mark.parametrize('mode', ['isolated', 'nat'])
+@pytest.mark.parametrize('mode', ['isolated', 'nat', 'routed'])
 def test_check_apply_check_apply_on_both_hypervisors(hvs, mode):
     args = args_for(hvs, mode=mode)
     first = run_module('network', args, check=True, diff=True)
@@ -91,17 +95,18 @@ def test_check_apply_check_apply_on_both_hypervisors(hvs, mode):
         assert state['active'] and state['autostart']
         assert "<range start='10.250.10.100' end='10.250.10.149'" in state['xml']
         assert ("<forward mode='nat'" in state['xml']) == (mode == 'nat')
+        assert ("<forward mode='route'" in state['xml']) == (mode == 'routed')
     assert sorted(n['hypervisor'] for n in second['networks']) == sorted(hv['name'] for hv in hvs)
     assert second['networks'][0]['gateway'] == '10.250.10.1'
     assert dnsmasq_runs_for(NET)
 
     third = run_module('network', args, check=True)
-    assert third['changed'] is False, third
+    assert unchanged(third), third
     fourth = run_module('network', args)
-    assert fourth['changed'] is False, fourth
+    assert unchanged(fourth), fourth
 
     info = run_module('network_info', {'cloud': cloud(hvs), 'name': NET})
-    assert not info['failed'] and info['changed'] is False
+    assert unchanged(info)
     assert len(info['networks']) == 2
     for net in info['networks']:
         assert net['mode'] == mode and net['cidr'] == '10.250.10.0/24' and net['active'] and net['managed']
@@ -122,7 +127,8 @@ def test_gateway_change_is_refused_without_recreate(hvs):
     assert run_module('network', moved)['changed'] is True
     for state in states(hvs):
         assert "address='10.250.10.254'" in state['xml'] and state['active']
-    assert run_module('network', moved)['changed'] is False
+    again = run_module('network', moved)
+    assert unchanged(again), again
 
 
 @pytest.mark.parametrize('extra, words', [
@@ -153,4 +159,56 @@ def test_absent_removes_from_both(hvs):
     gone = run_module('network', dict(args_for(hvs), state='absent'), diff=True)
     assert gone['changed'] is True
     assert states(hvs) == [None, None]
-    assert run_module('network', dict(args_for(hvs), state='absent'))['changed'] is False
+    again = run_module('network', dict(args_for(hvs), state='absent'))
+    assert unchanged(again), again
+
+
+def test_bridge_mode_joins_an_existing_bridge(hvs):
+    """A host bridge made inside the first test hypervisor's network namespace."""
+    bridge = 'kctestbr0'
+    enter = namespace_command(hvs[0])
+    subprocess.run(enter + ['sh', '-ec', 'ip link add %s type bridge; ip link set %s up' % (bridge, bridge)],
+                   check=True, capture_output=True)
+    try:
+        args = {'cloud': cloud(hvs), 'name': NET, 'mode': 'bridge', 'bridge': bridge,
+                'hypervisors': [hvs[0]['name']]}
+        created = run_module('network', args)
+        assert created['changed'] is True and not created['failed'], created
+        state = net_state(hvs[0]['uri'])
+        assert state['active'] and "<forward mode='bridge'/>" in state['xml']
+        assert "<bridge name='%s'/>" % bridge in state['xml']
+        again = run_module('network', args)
+        assert unchanged(again), again
+        assert states(hvs)[1] is None
+    finally:
+        _remove(hvs[0]['uri'], NET)
+        subprocess.run(enter + ['ip', 'link', 'del', bridge], check=False, capture_output=True)
+
+
+def test_dns_hosts_change_live_and_in_config_without_recreate(hvs):
+    first = [{'ip': '10.250.10.5', 'hostnames': ['db']}]
+    assert not run_module('network', args_for(hvs, dns_hosts=first))['failed']
+    uuids = [xmlutil_uuid(state['xml']) for state in states(hvs)]
+    second = [{'ip': '10.250.10.5', 'hostnames': ['db', 'db.internal']}, {'ip': '10.250.10.6', 'hostnames': ['cache']}]
+    planned = run_module('network', args_for(hvs, dns_hosts=second), check=True, diff=True)
+    assert planned['changed'] and not planned['failed'], planned
+    changed = run_module('network', args_for(hvs, dns_hosts=second), diff=True)
+    assert changed['changed'] and changed['diff'] == planned['diff'], changed
+    for hv, state, uuid in zip(hvs, states(hvs), uuids):
+        assert state['active'] and xmlutil_uuid(state['xml']) == uuid, 'changed in place'
+        conn = libvirt.open(hv['uri'])
+        try:
+            persistent = conn.networkLookupByName(NET).XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE)
+        finally:
+            conn.close()
+        for xml in (state['xml'], persistent):
+            assert "<host ip='10.250.10.6'>" in xml and '<hostname>db.internal</hostname>' in xml
+        # dnsmasq serves them: libvirt rewrote its additional hosts file.
+        addnhosts = Path(hv['dir']) / 'var/lib/libvirt/dnsmasq' / ('%s.addnhosts' % NET)
+        assert '10.250.10.6\tcache' in addnhosts.read_text()
+    assert unchanged(run_module('network', args_for(hvs, dns_hosts=second), check=True))
+    assert unchanged(run_module('network', args_for(hvs)))
+
+
+def xmlutil_uuid(xml):
+    return xml.split('<uuid>')[1].split('</uuid>')[0]

@@ -193,3 +193,58 @@ def test_domains_using_finds_interfaces_and_blocks_delete(conn):
     finally:
         dom.undefine()
         reconcile(make(conn), 'absent', check_mode=False)
+
+
+# -- DNS host records, changed in place ----------------------------------------------------------
+
+def test_dns_hosts_are_validated_merged_and_sorted():
+    desired = desired_from_params(params(dns_hosts=[
+        {'ip': '10.20.0.20', 'hostnames': ['b']}, {'ip': '10.20.0.5', 'hostnames': ['a', 'a.unit']},
+        {'ip': '10.20.0.20', 'hostnames': ['c']}]))
+    assert desired['dns_hosts'] == [{'ip': '10.20.0.5', 'hostnames': ['a', 'a.unit']},
+                                    {'ip': '10.20.0.20', 'hostnames': ['b', 'c']}]
+    assert desired_from_params(params())['dns_hosts'] is None
+
+
+@pytest.mark.parametrize('entry, words', [
+    ({'ip': 'ten', 'hostnames': ['a']}, 'invalid address'),
+    ({'ip': '10.20.0.5', 'hostnames': []}, 'at least one name'),
+    ({'ip': '10.20.0.5', 'hostnames': ['bad_name']}, 'invalid host name'),
+    ({'ip': '10.20.0.5', 'hostnames': ['-a']}, 'invalid host name'),
+])
+def test_bad_dns_hosts_are_refused(entry, words):
+    with pytest.raises(ValidationError, match=words):
+        desired_from_params(params(dns_hosts=[entry]))
+
+
+def test_dns_hosts_refused_in_bridge_mode():
+    with pytest.raises(ValidationError, match='remove dns_hosts'):
+        desired_from_params(params(mode='bridge', bridge='br0', subnet=None,
+                                   dns_hosts=[{'ip': '10.20.0.5', 'hostnames': ['a']}]))
+
+
+def test_dns_hosts_round_trip_through_the_xml():
+    desired = desired_from_params(params(dns_hosts=[{'ip': '10.20.0.5', 'hostnames': ['a', 'b']}],
+                                         subnet=dict(cidr='10.20.0.0/24', dns_servers=['192.0.2.53'])))
+    parsed = parse_network_xml(network_xml(NAME, desired))
+    assert parsed['dns_hosts'] == desired['dns_hosts'] and parsed['dns_servers'] == ['192.0.2.53']
+
+
+def test_dns_hosts_change_in_place_without_recreate(conn):
+    one = [{'ip': '10.20.0.5', 'hostnames': ['a']}]
+    reconcile(make(conn, dns_hosts=one), 'present', check_mode=False)
+    uuid = conn.networkLookupByName(NAME).UUIDString()
+    two = [{'ip': '10.20.0.5', 'hostnames': ['a', 'b']}, {'ip': '10.20.0.6', 'hostnames': ['c']}]
+    planned = reconcile(make(conn, dns_hosts=two), 'present', check_mode=True)
+    assert planned['changed'] and planned['diff']['after'] == {'dns_hosts': make(conn, dns_hosts=two).desired()['dns_hosts']}
+    changed = reconcile(make(conn, dns_hosts=two), 'present', check_mode=False)
+    assert changed['changed'] and changed['resource']['dns_hosts'] == planned['resource']['dns_hosts']
+    net = conn.networkLookupByName(NAME)
+    assert net.UUIDString() == uuid and net.isActive(), 'changed in place, not recreated'
+    assert parse_network_xml(net.XMLDesc(0))['dns_hosts'] == [
+        {'ip': '10.20.0.5', 'hostnames': ['a', 'b']}, {'ip': '10.20.0.6', 'hostnames': ['c']}]
+    assert reconcile(make(conn, dns_hosts=two), 'present', check_mode=True)['changed'] is False
+    # Not set: left alone. An empty list removes them all.
+    assert reconcile(make(conn), 'present', check_mode=True)['changed'] is False
+    reconcile(make(conn, dns_hosts=[]), 'present', check_mode=False)
+    assert parse_network_xml(conn.networkLookupByName(NAME).XMLDesc(0))['dns_hosts'] == []

@@ -471,4 +471,4 @@ def report_networks(cm):
             continue
         listed.extend(found)
     return dict(changed=False, networks=sorted(listed, key=lambda n: (n['name'], n['hypervisor'])),
-                unreachable=unreachable)
+                unreachable_hypervisors=unreachable)

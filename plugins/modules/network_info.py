@@ -15,7 +15,7 @@ version_added: 0.1.0
 description:
   - Lists the libvirt networks on every hypervisor of the cloud, concurrently, with their
     subnet, DHCP leases, DHCP reservations and the number of free addresses.
-  - Unreachable hypervisors are listed in RV(unreachable), not fatal.
+  - Unreachable hypervisors are listed in RV(unreachable_hypervisors), not fatal.
 requirements:
   - netaddr (on the controller)
 author:
@@ -172,7 +172,7 @@ networks:
     uuid:
       description: The network's libvirt UUID.
       type: str
-unreachable:
+unreachable_hypervisors:
   description: Hypervisors that could not be read, with the reason.
   returned: always
   type: list

@@ -30,7 +30,7 @@ description:
     port's O(security_groups). Changing the groups applies to a running server at once.
 notes:
   - Port names are unique in the cloud.
-  - A hypervisor that cannot be reached is skipped and listed in RV(unreachable); the next run
+  - A hypervisor that cannot be reached is skipped and listed in RV(unreachable_hypervisors); the next run
     that reaches it writes the port there.
 requirements:
   - netaddr (on the controller)
@@ -162,7 +162,7 @@ port:
     server:
       description: Server the port belongs to, or null.
       type: str
-unreachable:
+unreachable_hypervisors:
   description: Hypervisors that could not be reached, with the reason.
   returned: always
   type: list

@@ -15,7 +15,7 @@ version_added: 0.1.0
 description:
   - Lists the data volumes on every hypervisor of the cloud, concurrently, with their size,
     format, owning project, source image and attachments.
-  - Unreachable hypervisors are listed in RV(unreachable), not fatal.
+  - Unreachable hypervisors are listed in RV(unreachable_hypervisors), not fatal.
 author:
   - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
@@ -43,7 +43,7 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
-unreachable:
+unreachable_hypervisors:
   description: Hypervisors that could not be read, with the reason.
   returned: always
   type: list
@@ -71,7 +71,7 @@ def report(cm):
                       if (not params['name'] or v['name'] == params['name'])
                       and (not params['project'] or v['project'] == params['project']))
     return dict(changed=False, volumes=sorted(listed, key=lambda v: (v['name'], v['hypervisor'])),
-                unreachable=unreachable)
+                unreachable_hypervisors=unreachable)
 
 
 def main():

@@ -24,7 +24,7 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils import ipam, networks, secgroups, xmlutil
+from ansible_collections.kvmcloud.cloud.plugins.module_utils import ipam, networks, quotas, secgroups, xmlutil
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import (
     KvmcloudError, LibvirtCallError, ValidationError, call, lookup)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.images import now
@@ -379,9 +379,10 @@ def _owner(record):
     return 'port %s' % record['name']
 
 
-def plan_record(cloud, view, params):
+def plan_record(cloud, view, params, check_quota=True):
     """The record the port should have on every hypervisor of its network (``params`` are the
-    module's options). Allocation and MAC choice happen here, once for the whole cloud."""
+    module's options). Allocation and MAC choice happen here, once for the whole cloud. The
+    compute engine checks the quota of all its ports at once (``check_quota=False``)."""
     name = validate_name(params['name'])
     existing = view.records.get(name)
     other = view.other_ports.get(name)
@@ -425,8 +426,9 @@ def plan_record(cloud, view, params):
         groups = existing.get('security_groups') if existing else [secgroups.DEFAULT_GROUP]
     groups = _unique_list(name, groups)
     server = params.get('server') if params.get('server') is not None else (existing or {}).get('server')
-    if not existing:
-        _check_quota(project_def, view, name)
+    if not existing and check_quota:
+        in_use = len(view.project_ports.get(project, set()) - {name})
+        quotas.check(project_def, {'ports': in_use}, {'ports': 1})
     return {
         'name': name, 'network': view.name, 'project': project, 'mac': mac, 'ip': ip,
         'hostname': hostname, 'security_groups': groups, 'server': server or None,
@@ -442,16 +444,6 @@ def _unique_list(port, groups):
             raise ValidationError("port '%s': security group %s is listed twice" % (port, group))
         seen.append(group)
     return seen
-
-
-def _check_quota(project, view, name):
-    limit = project.quotas.get('ports')
-    if limit is None or limit < 0:
-        return
-    in_use = len(view.project_ports.get(project.name, set()) - {name})
-    if in_use + 1 > limit:
-        raise ValidationError("quota exceeded for project '%s': ports limit %d, in use %d, requested 1"
-                              % (project.name, limit, in_use))
 
 
 # --- the port on one hypervisor ----------------------------------------------------------------
@@ -551,6 +543,24 @@ class Port(Resource):
             raise
 
 
+def write_ports(conn, hypervisor, network, add, remove):
+    """Add the records ``add`` and remove the ports named in ``remove`` on one hypervisor's
+    network in one write, then bring the port filters in line. For the compute engine, which
+    planned the records for the whole cloud and checked them before."""
+    net = lookup(conn.networkLookupByName, network, hypervisor=hypervisor)
+    if net is None:
+        return
+    groups = ensure_groups(conn, hypervisor, sorted({g for r in add for g in r.get('security_groups') or []}))
+    secgroups.ensure_base_filters(conn, hypervisor)
+    records = records_of(persistent_xml(net, hypervisor))
+    for name in remove:
+        records.pop(name, None)
+    for record in add:
+        records[record['name']] = dict(record)
+    write_records(net, hypervisor, records)
+    sync_port_filters(conn, hypervisor, groups=groups)
+
+
 def run_port(cm):
     """The ``port`` module: gather the network on every hypervisor, plan the record once,
     then reconcile it on each hypervisor the network is on."""
@@ -571,5 +581,5 @@ def run_port(cm):
     out['port'] = None
     if params['state'] == 'present':
         out['port'] = dict(record, hypervisors=[hv.name for hv in on], filter=secgroups.port_filter_name(name))
-    out['unreachable'] = view.unreachable
+    out['unreachable_hypervisors'] = view.unreachable
     return out

@@ -309,6 +309,10 @@ class NetworkView:
         return subnet
 
 
+class NetworkNotFound(ValidationError):
+    """The network of a port exists on no reachable hypervisor."""
+
+
 def _read_hypervisor(network):
     def read(hv, conn):
         found = None
@@ -367,10 +371,11 @@ def gather(cm, network, hypervisors):
     if failures:
         raise failed_on("reading network '%s'" % network, failures)
     if not view.hypervisors:
-        raise ValidationError("network '%s' is not defined on any reachable hypervisor%s"
+        raise NetworkNotFound("network '%s' is not defined on any reachable hypervisor%s"
                               % (network, ' (unreachable: %s)' % '; '.join(view.unreachable)
-                                 if view.unreachable else ''))
+                                 if view.unreachable else ''), unreachable=view.unreachable)
     return view
+
 
 
 # --- planning ----------------------------------------------------------------------------------
@@ -568,7 +573,13 @@ def run_port(cm):
     name = validate_name(params['name'])
     network = params['network']
     hypervisors = cm.cloud.select_hypervisors(params.get('hypervisors'))
-    view = gather(cm, network, hypervisors)
+    try:
+        view = gather(cm, network, hypervisors)
+    except NetworkNotFound as err:
+        if params['state'] == 'present' or err.details['unreachable']:
+            raise
+        # No network anywhere, so no port either: absent already.
+        return {'changed': False, 'diff': {'before': {}, 'after': {}}, 'port': None, 'unreachable_hypervisors': []}
     if params['state'] == 'present':
         record = plan_record(cm.cloud, view, params)
     else:

@@ -151,6 +151,8 @@ def test_port_check_apply_check_apply_on_both_hypervisors(hvs):
         assert filters == []
     again = run_module('port', dict(port_args(hvs), state='absent'))
     assert unchanged(again), again
+    # Without the network the port is absent too: a second teardown changes nothing.
+    assert unchanged(run_module('port', dict(port_args(hvs), state='absent', network='kvmcloud-test-nonet')))
 
 
 def test_addresses_are_unique_across_hypervisors(hvs):

@@ -319,8 +319,14 @@ class Volume(Resource):
         call('resize', self.name, raw.vol.resize, size, 0, hypervisor=hvname)
 
     def delete(self, raw):
-        call('delete', self.name, raw.vol.delete, 0, hypervisor=self.hypervisor.name)
-        record = lookup(raw.pool.storageVolLookupByName, record_name(self.name), what=record_name(self.name),
-                        hypervisor=self.hypervisor.name)
-        if record is not None:
-            call('delete', record_name(self.name), record.delete, 0, hypervisor=self.hypervisor.name)
+        delete_found(raw)
+
+
+def delete_found(found):
+    """Delete a data volume and its record."""
+    name = volume_name_of(found.vol.name())
+    hvname = found.hypervisor.name
+    call('delete', name, found.vol.delete, 0, hypervisor=hvname)
+    record = lookup(found.pool.storageVolLookupByName, record_name(name), what=record_name(name), hypervisor=hvname)
+    if record is not None:
+        call('delete', record_name(name), record.delete, 0, hypervisor=hvname)

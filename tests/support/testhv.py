@@ -253,6 +253,8 @@ def _prepare_instance_dir(instance_dir: Path) -> None:
     for private_path in PRIVATE_PATHS:
         _make_traversable_dirs(instance_dir, private_path.lstrip("/"))
     _make_traversable_dirs(instance_dir, "pools")
+    # Where a host's libvirt keeps the QEMU logs; servers log their consoles there.
+    _make_traversable_dirs(instance_dir, "var/log/libvirt/qemu")
     _seed_config(instance_dir / "etc/libvirt")
 
 
@@ -433,6 +435,8 @@ def _mount_private_paths(holder_pid: int, instance_dir: Path) -> None:
     # A private /run: each daemon's pid files (/run/libvirtd.pid ...) must not meet the host's.
     _run_in_namespace(holder_pid, "mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", "/run")
     _run_in_namespace(holder_pid, "mkdir", "/run/libvirt")
+    # /var/lock is /run/lock: libvirt locks a console's pty there when a client opens it.
+    _run_in_namespace(holder_pid, "mkdir", "-m", "1777", "/run/lock")
     _run_in_namespace(holder_pid, "mount", "--bind", str(instance_dir / "run/libvirt"), "/run/libvirt")
     # sysfs lists the network devices of the namespace that mounted it; with the host's /sys,
     # libvirt would see, and tune, host interfaces such as a host bridge of the same name.

@@ -1,0 +1,134 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: kvmcloud developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: server_fleet
+short_description: Reconcile a whole list of servers in one call
+version_added: 0.1.0
+description:
+  - Declares many servers at once, without one module run per server. One bulk read per
+    hypervisor, then one plan for the list - quotas checked for every project and placement of
+    every new server (each placement consuming capacity before the next) before anything is
+    created - then creation in parallel across hypervisors.
+  - A re-run with nothing to do reads each hypervisor once and changes nothing.
+  - With O(exclusive=true), the servers of O(project) that are not in O(servers) are deleted.
+  - Each element of O(servers) takes the options of M(kvmcloud.cloud.server) (C(name), C(project),
+    C(flavor), C(image), C(networks), C(volumes), C(key_name), C(user_data), C(meta), C(tags),
+    C(availability_zone), C(hypervisor), C(server_group), C(power_state), C(state)).
+extends_documentation_fragment:
+  - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.attributes
+  - kvmcloud.cloud.attributes.state_module
+author:
+  - kvmcloud developers (@kvmcloud)
+options:
+  delete_volumes:
+    description: Delete the data volumes of the servers this run deletes. By default they are kept.
+    type: bool
+    default: false
+  exclusive:
+    description: Delete the servers of O(project) that O(servers) does not list.
+    type: bool
+    default: false
+  project:
+    description:
+      - The project O(exclusive) applies to; also the default C(project) of the servers.
+    type: str
+  rebuild:
+    description: Allow a change of image by giving servers a new root disk (see M(kvmcloud.cloud.server)).
+    type: bool
+    default: false
+  servers:
+    description: The servers, each with the options of M(kvmcloud.cloud.server).
+    type: list
+    elements: dict
+    required: true
+  wait_for_ready:
+    description:
+      - With O(wait=true), also wait until each server this run starts prints C(kvmcloud-ready <uuid>)
+        on its serial console, read through libvirt (so it works for remote hypervisors too). A
+        server is started paused and its console opened before it runs, so no line is missed.
+      - For guests whose image prints that marker, such as the collection's tiny image.
+    type: bool
+    default: false
+'''
+
+EXAMPLES = r'''
+- name: The demo project's servers, and no others
+  kvmcloud.cloud.server_fleet:
+    cloud: "{{ kvmcloud_cloud }}"
+    project: demo
+    exclusive: true
+    servers:
+      - name: web1
+        flavor: m1.tiny
+        image: tiny
+        networks: [{network: private}]
+      - name: web2
+        flavor: m1.tiny
+        image: tiny
+        networks: [{network: private}]
+        server_group: {name: web, policy: anti-affinity}
+'''
+
+RETURN = r'''
+reboot_required:
+  description: Whether a change was written to the config of a running server and takes effect at its next boot.
+  returned: when true
+  type: bool
+servers:
+  description: The servers after the run (predicted in check mode), in the order given; deleted ones are left out.
+  returned: always
+  type: list
+  elements: dict
+unreachable_hypervisors:
+  description: Hypervisors that could not be reached and were skipped, with the reason.
+  returned: always
+  type: list
+  elements: str
+'''
+
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute import run_servers
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import ValidationError
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.module import CloudModule
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.servers import validate_server_options
+
+
+def run(cm):
+    project = cm.params.get('project')
+    if cm.params['exclusive'] and not project:
+        raise ValidationError('exclusive: true needs project, the project whose other servers are deleted')
+    present, absent = [], []
+    for index, item in enumerate(cm.params['servers']):
+        options = validate_server_options(index, dict({'project': project} if project else {}, **item))
+        if options['state'] == 'absent':
+            absent.append(options['name'])
+        else:
+            present.append(options)
+    return run_servers(cm, present, absent=absent, exclusive_project=project if cm.params['exclusive'] else None)
+
+
+def main():
+    cm = CloudModule(
+        argument_spec=dict(
+            servers=dict(type='list', elements='dict', required=True),
+            project=dict(type='str'),
+            exclusive=dict(type='bool', default=False),
+            delete_volumes=dict(type='bool', default=False),
+            rebuild=dict(type='bool', default=False),
+            wait_for_ready=dict(type='bool', default=False),
+        ),
+        supports_check_mode=True,
+    )
+    cm.run(run)
+
+
+if __name__ == '__main__':
+    main()

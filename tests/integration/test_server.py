@@ -1,0 +1,282 @@
+"""server, server_fleet and server_info against namespaced test hypervisors.
+
+A booted tiny guest proves the whole path (overlay on the image, seed, port with a fixed
+address, console marker and lease); the rest - placement, quotas, roll back, deletion - uses
+servers that are defined but not started, which is all those features touch.
+"""
+
+import re
+from pathlib import Path
+
+import libvirt
+import pytest
+
+from ansible_run import run_module, unchanged
+from guests import read_console, wait_for_console
+from testhv_fixture import hypervisors_fixture
+
+pytestmark = pytest.mark.integration
+
+PREFIX = 'kc-test-'
+NET = 'kvmcloud-test-srvnet'
+IMAGE = 'kvmcloud-test-tiny'
+SUBNET = {'cidr': '10.250.50.0/24', 'allocation_pools': [{'start': '10.250.50.100', 'end': '10.250.50.199'}]}
+BOOT_TIMEOUT = 180
+
+three_hypervisors = hypervisors_fixture(count=3, prefix='cmp', scope='module', name='three_hypervisors')
+
+
+def cloud(hvs, quotas=None, **hv_extra):
+    return {
+        'hypervisors': [dict({'name': hv['name'], 'uri': hv['uri']}, **hv_extra.get(hv['name'], {})) for hv in hvs],
+        'flavors': [{'name': 'm1.tiny', 'vcpus': 1, 'ram': 128, 'disk': 1},
+                    {'name': 'm1.small', 'vcpus': 2, 'ram': 192, 'disk': 1}],
+        'projects': [{'name': 'demo', 'quotas': quotas or {}}],
+        'keypairs': [{'name': 'admin', 'public_key': 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKvmcloudtestkey admin@test'}],
+    }
+
+
+def _clean(hv):
+    conn = libvirt.open(hv['uri'])
+    try:
+        for dom in conn.listAllDomains():
+            if dom.name().startswith(PREFIX):
+                if dom.isActive():
+                    dom.destroy()
+                dom.undefine()
+        pool = conn.storagePoolLookupByName('kvmcloud-volumes')
+        pool.refresh()
+        for vol in pool.listAllVolumes():
+            if vol.name().startswith(('server-' + PREFIX, 'volume-' + PREFIX)):
+                vol.delete()
+        try:
+            net = conn.networkLookupByName(NET)
+            if net.isActive():
+                net.destroy()
+            net.undefine()
+        except libvirt.libvirtError:
+            pass
+        for nwfilter in conn.listAllNWFilters():
+            if nwfilter.name().startswith('kvmcloud-port-' + PREFIX):
+                nwfilter.undefine()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope='module')
+def hvs(three_hypervisors, tiny_image_file):
+    """Three hypervisors with the tiny image and an isolated network on each."""
+    for hv in three_hypervisors:
+        _clean(hv)
+    base = {'cloud': cloud(three_hypervisors)}
+    assert not run_module('image', dict(base, name=IMAGE, filename=str(tiny_image_file)))['failed']
+    yield three_hypervisors
+    for hv in three_hypervisors:
+        _clean(hv)
+
+
+@pytest.fixture
+def net(hvs):
+    result = run_module('network', {'cloud': cloud(hvs), 'name': NET, 'mode': 'isolated', 'subnet': SUBNET})
+    assert not result['failed'], result
+    yield NET
+    for hv in hvs:
+        _clean(hv)
+
+
+def server_args(hvs, name, **extra):
+    args = {'cloud': cloud(hvs), 'name': PREFIX + name, 'project': 'demo', 'flavor': 'm1.tiny', 'image': IMAGE,
+            'networks': [{'network': NET}]}
+    args.update(extra)
+    return args
+
+
+def inventory(hvs):
+    """Per hypervisor: the test's domains and the volumes of their servers."""
+    out = {}
+    for hv in hvs:
+        conn = libvirt.open(hv['uri'])
+        try:
+            pool = conn.storagePoolLookupByName('kvmcloud-volumes')
+            pool.refresh()
+            out[hv['name']] = {
+                'domains': sorted(d.name() for d in conn.listAllDomains() if d.name().startswith(PREFIX)),
+                'volumes': sorted(v.name() for v in pool.listAllVolumes() if PREFIX in v.name()),
+                'reservations': conn.networkLookupByName(NET).XMLDesc(0).count('<host '),
+                'filters': sorted(f.name() for f in conn.listAllNWFilters() if PREFIX in f.name()),
+            }
+        finally:
+            conn.close()
+    return out
+
+
+def domain_xml(hv, name):
+    conn = libvirt.open(hv['uri'])
+    try:
+        return conn.lookupByName(name).XMLDesc(0)
+    finally:
+        conn.close()
+
+
+def console_file(hvs, server):
+    hv = next(h for h in hvs if h['name'] == server['hypervisor'])
+    return Path(hv['dir']) / server['console'].lstrip('/')
+
+
+def test_server_boots_with_its_fixed_address_and_is_idempotent(hvs, net):
+    args = server_args(hvs, 'web1', key_name='admin', hypervisor=hvs[0]['name'],
+                       user_data='#cloud-config\nruncmd:\n  - echo web1 says hello\n')
+    empty = inventory(hvs)
+    planned = run_module('server', args, check=True, diff=True)
+    assert planned['changed'] and not planned['failed'], planned
+    assert inventory(hvs) == empty, 'check mode creates nothing'
+
+    created = run_module('server', dict(args, wait_for_ready=True), diff=True)
+    assert created['changed'] and not created['failed'], created
+    server = created['servers'][0]
+    assert server['hypervisor'] == hvs[0]['name'] and server['power_state'] == 'running'
+    ip = server['addresses'][NET]
+    assert ip == planned['servers'][0]['addresses'][NET] == '10.250.50.100'
+    console = console_file(hvs, server)
+    # The module waited for the marker on the console: it is in the log already.
+    text = read_console(console)
+    assert re.search(r'^kvmcloud-ready %s$' % server['uuid'], text, re.MULTILINE), text[-2000:]
+    mac = server['ports'][0]['mac']
+    assert 'kvmcloud-iface eth0 %s %s/24' % (mac, ip) in text
+    assert 'kvmcloud-hostname %s' % server['name'] in text
+    assert 'kvmcloud-runcmd 0 | web1 says hello' in text
+    conn = libvirt.open(hvs[0]['uri'])
+    try:
+        leases = {l['mac']: l['ipaddr'] for l in conn.networkLookupByName(NET).DHCPLeases()}
+        assert leases.get(mac) == ip
+    finally:
+        conn.close()
+
+    assert unchanged(run_module('server', args, check=True))
+    assert unchanged(run_module('server', args))
+
+    info = run_module('server_info', {'cloud': cloud(hvs), 'project': 'demo'})
+    listed = [s for s in info['servers'] if s['name'] == server['name']]
+    assert listed and listed[0]['addresses'] == {NET: ip} and listed[0]['ports'][0]['leased_ip'] == ip
+    assert listed[0]['flavor']['name'] == 'm1.tiny' and listed[0]['image'] == IMAGE
+
+    # A flavor edit: the diff says exactly what changes, and the real run does that.
+    bigger = dict(args, flavor='m1.small')
+    preview = run_module('server', bigger, check=True, diff=True)
+    name = server['name']
+    assert preview['diff']['before'][name] == {'flavor': 'm1.tiny', 'ram': 128, 'vcpus': 1}
+    assert preview['diff']['after'][name] == {'flavor': 'm1.small', 'ram': 192, 'vcpus': 2}
+    applied = run_module('server', bigger, diff=True)
+    assert applied['diff'] == preview['diff'] and applied['reboot_required'] is True
+    assert applied['servers'][0]['vcpus'] == 2 and applied['servers'][0]['ram'] == 192
+    assert unchanged(run_module('server', bigger))
+
+    # A second interface and a data volume are plugged into the running server, then out again.
+    volume = run_module('volume', {'cloud': cloud(hvs), 'name': PREFIX + 'data', 'size': '16MiB', 'project': 'demo',
+                                   'hypervisor': hvs[0]['name']})
+    assert not volume['failed'], volume
+    mark = len(read_console(console))
+    plugged = run_module('server', dict(bigger, networks=[{'network': NET}, {'network': NET}],
+                                        volumes=[PREFIX + 'data']), diff=True)
+    assert plugged['changed'] and not plugged['failed'], plugged
+    assert [p['name'] for p in plugged['servers'][0]['ports']] == [name + '-eth0', name + '-eth1']
+    assert plugged['servers'][0]['ports'][1]['ip'] == '10.250.50.101'
+    wait_for_console(console, r'^kvmcloud-disk-added vdb serial=%sdata ' % PREFIX, 60, after=mark)
+    live = domain_xml(hvs[0], name)
+    assert live.count("<interface type='network'>") == 2 and "filter='kvmcloud-port-%s-eth1'" % name in live
+    assert unchanged(run_module('server', dict(bigger, networks=[{'network': NET}, {'network': NET}],
+                                               volumes=[PREFIX + 'data']), check=True))
+    mark = len(read_console(console))
+    unplugged = run_module('server', bigger)
+    assert unplugged['changed'] and not unplugged['failed'], unplugged
+    wait_for_console(console, r'^kvmcloud-disk-removed vdb serial=%sdata' % PREFIX, 60, after=mark)
+    live = domain_xml(hvs[0], name)
+    assert live.count("<interface type='network'>") == 1 and inventory(hvs)[hvs[0]['name']]['reservations'] == 1
+    assert unchanged(run_module('server', bigger))
+    run_module('volume', {'cloud': cloud(hvs), 'name': PREFIX + 'data', 'state': 'absent'})
+
+    gone = run_module('server', dict(args, state='absent'))
+    assert gone['changed'] and not gone['failed'], gone
+    assert inventory(hvs) == empty
+
+
+def test_quota_exceeded_fails_before_anything_is_created(hvs, net):
+    base = cloud(hvs, quotas={'instances': 2, 'cores': 8, 'ram': 4096})
+    empty = inventory(hvs)
+    fleet = {'cloud': base, 'project': 'demo', 'servers': [
+        {'name': PREFIX + 'q%d' % i, 'flavor': 'm1.tiny', 'image': IMAGE, 'networks': [{'network': NET}],
+         'power_state': 'stopped'} for i in range(3)]}
+    refused = run_module('server_fleet', fleet)
+    assert refused['failed'] and "quota exceeded for project 'demo': instances limit 2, in use 0, requested 3" in refused['msg']
+    assert inventory(hvs) == empty
+    for quota, flavor_limit in (('cores', {'cores': 1}), ('ram', {'ram': 200})):
+        one = dict(fleet, cloud=cloud(hvs, quotas=flavor_limit), servers=fleet['servers'][:2])
+        refused = run_module('server_fleet', one)
+        assert refused['failed'] and "quota exceeded for project 'demo': %s limit" % quota in refused['msg'], refused
+        assert inventory(hvs) == empty
+
+
+def test_a_failure_midway_leaves_nothing_behind(hvs, net):
+    empty = inventory(hvs)
+    failed = run_module('server', server_args(hvs, 'broken', hypervisor=hvs[0]['name'], power_state='stopped',
+                                              volumes=['kvmcloud-test-no-such-volume']))
+    assert failed['failed'] and 'kvmcloud-test-no-such-volume' in failed['msg'], failed
+    assert inventory(hvs) == empty, 'ports, overlay and seed are rolled back'
+
+
+def test_deleting_a_server_keeps_its_data_volume_unless_asked(hvs, net):
+    base = {'cloud': cloud(hvs)}
+    for name in ('keep', 'drop'):
+        volume = run_module('volume', dict(base, name=PREFIX + name, size='16MiB', project='demo',
+                                           hypervisor=hvs[1]['name']))
+        assert not volume['failed'], volume
+        server = run_module('server', server_args(hvs, name, hypervisor=hvs[1]['name'], power_state='stopped',
+                                                  volumes=[PREFIX + name]))
+        assert not server['failed'] and server['servers'][0]['volumes'] == [PREFIX + name], server
+    run_module('server', server_args(hvs, 'keep', state='absent'))
+    run_module('server', server_args(hvs, 'drop', state='absent', delete_volumes=True))
+    volumes = inventory(hvs)[hvs[1]['name']]['volumes']
+    assert 'volume-%skeep.qcow2' % PREFIX in volumes
+    assert not [v for v in volumes if 'drop' in v] and not [v for v in volumes if v.startswith('server-')]
+    run_module('volume', dict(base, name=PREFIX + 'keep', state='absent'))
+
+
+def test_placement_spreads_and_honours_groups_disabled_and_unreachable(hvs, net):
+    def fleet(names, **extra):
+        return {'cloud': extra.pop('cloud', cloud(hvs)), 'project': 'demo', 'servers': [
+            dict({'name': PREFIX + n, 'flavor': 'm1.tiny', 'image': IMAGE, 'networks': [{'network': NET}],
+                  'power_state': 'stopped'}, **extra) for n in names]}
+
+    ten = run_module('server_fleet', fleet(['s%d' % i for i in range(10)]))
+    assert not ten['failed'], ten
+    counts = {hv['name']: 0 for hv in hvs}
+    for server in ten['servers']:
+        counts[server['hypervisor']] += 1
+    # Equal hypervisors, spread by free RAM: 4/3/3, the first by name taking the odd one.
+    assert sorted(counts.values()) == [3, 3, 4] and counts[hvs[0]['name']] == 4, counts
+    assert unchanged(run_module('server_fleet', fleet(['s%d' % i for i in range(10)])))
+    removed = run_module('server_fleet', dict(fleet([]), exclusive=True))
+    assert removed['changed'] and inventory(hvs)[hvs[0]['name']]['domains'] == []
+
+    group = {'name': 'web', 'policy': 'anti-affinity'}
+    three = run_module('server_fleet', fleet(['g1', 'g2', 'g3'], server_group=group))
+    assert sorted(s['hypervisor'] for s in three['servers']) == sorted(hv['name'] for hv in hvs)
+    fourth = run_module('server_fleet', fleet(['g4'], server_group=group))
+    assert fourth['failed'], fourth
+    for hv in hvs:
+        assert hv['name'] in fourth['msg']
+    assert 'anti-affinity' in fourth['msg']
+    run_module('server_fleet', dict(fleet([]), exclusive=True))
+
+    disabled = cloud(hvs, **{hvs[0]['name']: {'enabled': False}})
+    spread = run_module('server_fleet', fleet(['d%d' % i for i in range(4)], cloud=disabled))
+    assert not spread['failed'] and hvs[0]['name'] not in {s['hypervisor'] for s in spread['servers']}
+    run_module('server_fleet', dict(fleet([]), exclusive=True))
+
+    ghost = cloud(hvs)
+    ghost['hypervisors'].append({'name': 'ghost', 'uri': 'qemu+unix:///system?socket=/nonexistent/libvirt-sock'})
+    skipped = run_module('server_fleet', fleet(['u1'], cloud=ghost))
+    assert not skipped['failed'], skipped
+    assert skipped['servers'][0]['hypervisor'] != 'ghost'
+    assert any(re.match(r'^ghost: ', line) for line in skipped['unreachable_hypervisors'])
+    run_module('server_fleet', dict(fleet([]), exclusive=True))

@@ -247,8 +247,14 @@ def test_placement_spreads_and_honours_groups_disabled_and_unreachable(hvs, net)
             dict({'name': PREFIX + n, 'flavor': 'm1.tiny', 'image': IMAGE, 'networks': [{'network': NET}],
                   'power_state': 'stopped'}, **extra) for n in names]}
 
+    empty = inventory(hvs)
+    planned = run_module('server_fleet', fleet(['s%d' % i for i in range(10)]), check=True)
+    assert planned['changed'] and not planned['failed'] and inventory(hvs) == empty, planned
     ten = run_module('server_fleet', fleet(['s%d' % i for i in range(10)]))
     assert not ten['failed'], ten
+    assert [s['hypervisor'] for s in ten['servers']] == [s['hypervisor'] for s in planned['servers']], \
+        'check mode predicted the placement'
+    assert unchanged(run_module('server_fleet', fleet(['s%d' % i for i in range(10)]), check=True))
     counts = {hv['name']: 0 for hv in hvs}
     for server in ten['servers']:
         counts[server['hypervisor']] += 1

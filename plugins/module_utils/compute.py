@@ -24,7 +24,7 @@ import uuid as uuidlib
 from ansible_collections.kvmcloud.cloud.plugins.module_utils import (
     hypervisor as hvmod, images, placement, ports, quotas, secgroups, seeds, servers, streams, volumes, xmlutil)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import (
-    KvmcloudError, ValidationError, call, lookup)
+    KvmcloudError, ValidationError, WaitTimeout, call, lookup)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.multi import failed_on
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.reconcile import CONFIG, LIVE, REBUILD, compare
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.waiter import Predicate, wait_for
@@ -274,37 +274,25 @@ class Engine:
             project = self.cm.cloud.project(project_name)
             mine = [p for p in new if p.spec['project'] == project_name]
             port_count = sum(len(p.spec['networks']) for p in mine)
-            used = quotas.usage(project_name, servers=existing, ports=self._project_ports(project_name))
+            used = quotas.usage(project_name, servers=existing, ports=self._project_ports(project_name, mine))
             quotas.check(project, used, {'instances': len(mine), 'cores': sum(p.spec['flavor']['vcpus'] for p in mine),
                                          'ram': sum(p.spec['flavor']['ram'] for p in mine), 'ports': port_count})
 
-    def _project_ports(self, project):
-        seen = {}
-        for spec in self.specs:
+    def _project_ports(self, project, new):
+        """The project's ports on every network (each network view knows the ports of all of
+        them), the ports of this run's new servers not counted twice."""
+        names = set()
+        for spec in [p.spec for p in new]:
             for iface in spec['networks']:
-                for record in self.view(iface['network']).records.values():
-                    seen[record['name']] = record
-        return [r for r in seen.values() if r.get('project') == project]
+                self.view(iface['network'])
+        for view in self.views.values():
+            names |= view.project_ports.get(project, set())
+        return [{'project': project, 'name': name} for name in sorted(names)]
 
     def _place(self, new):
         if not new:
             return
-        hosts = []
-        for hv in self.cm.cloud.hypervisors:
-            facts = self.found.get(hv.name)
-            if facts is None:
-                hosts.append(placement.host_from(hv, reachable=False, reason=self.unreachable.get(hv.name, '')))
-                continue
-            hosted = facts['servers'].values()
-            groups = {}
-            for server in hosted:
-                group = (server.get('server_group') or {}).get('name')
-                if group:
-                    groups.setdefault(group, set()).add(server['name'])
-            hosts.append(placement.host_from(
-                hv, vcpus=facts['cpus'], ram_mb=facts['memory_mb'], disk_gb=facts['disk_gb'],
-                used_vcpus=sum(s['vcpus'] for s in hosted), used_ram_mb=sum(s['ram'] for s in hosted),
-                used_disk_gb=sum((s.get('flavor') or {}).get('disk') or 0 for s in hosted), groups=groups))
+        hosts = placement_hosts(self.cm.cloud, self.found, self.unreachable)
         requests = [placement.Request(
             name=p.name, vcpus=p.spec['flavor']['vcpus'], ram_mb=p.spec['flavor']['ram'],
             disk_gb=p.spec['flavor']['disk'] or 0, zone=p.spec['availability_zone'], hypervisor=p.spec['hypervisor'],
@@ -412,7 +400,7 @@ class Engine:
             base_path = images.base_volume_path(conn, hv, base)
             base_vol = call('lookup', base_path, conn.storageVolLookupByPath, base_path, hypervisor=hv.name)
             size = max(base_vol.info()[1], (spec['flavor']['disk'] or 0) * GIB)
-            root = _create_overlay(pool, servers.root_volume_name(planned.name), base_vol, size, hv.name)
+            root = create_overlay(pool, servers.root_volume_name(planned.name), base_vol, size, hv.name)
             made.append(('volume', root))
             seed = streams.write_volume(conn, pool, servers.seed_volume_name(planned.name),
                                         seeds.build_iso(planned.seed), hypervisor=hv.name)
@@ -561,10 +549,7 @@ class Engine:
             pool = volumes.volumes_pool(conn, hv)
             streams.write_volume(conn, pool, servers.seed_volume_name(planned.name), seeds.build_iso(planned.seed),
                                  hypervisor=hv.name)
-        metadata = desc.find('metadata')
-        for node in metadata.findall(xmlutil.qname(servers.METADATA_TAG)):
-            metadata.remove(node)
-        metadata.append(xmlutil.metadata_to_element(servers.METADATA_TAG, self._metadata(planned)))
+        servers.replace_metadata(desc, self._metadata(planned))
         call('define', planned.name, conn.defineXML, xmlutil.tostring(desc), hypervisor=hv.name)
 
     def _rebuild(self, hv, conn, dom, planned):
@@ -580,7 +565,7 @@ class Engine:
         base = images.find_image(conn, hv, planned.spec['image'])
         base_path = images.base_volume_path(conn, hv, base)
         base_vol = call('lookup', base_path, conn.storageVolLookupByPath, base_path, hypervisor=hv.name)
-        _create_overlay(pool, servers.root_volume_name(planned.name), base_vol, max(size, base_vol.info()[1]), hv.name)
+        create_overlay(pool, servers.root_volume_name(planned.name), base_vol, max(size, base_vol.info()[1]), hv.name)
         self._redefine(hv, conn, dom, planned, {'image': planned.spec['image']})
         if running:
             call('start', planned.name, dom.create, hypervisor=hv.name)
@@ -597,7 +582,7 @@ class Engine:
         for planned in started:
             conn = self.cm.connections.get(planned.hypervisor)
             wait_for(Predicate('server %s to run with its addresses' % planned.name,
-                               lambda p=planned, c=conn: _running_with_leases(c, p)),
+                               lambda p=planned, c=conn: running_with_leases(c, p.name, p.hypervisor, p.port_records)),
                      max(0, deadline - time.monotonic()))
             console = self.consoles.get(planned.name)
             if console is not None:
@@ -622,6 +607,31 @@ class Engine:
             out.append(describe_server(servers.server_facts(dom, planned.hypervisor),
                                        self.cm.cloud.hypervisor(planned.hypervisor)))
         return out
+
+
+def placement_hosts(cloud, found, unreachable, leave_out=None):
+    """The scheduler's view of every hypervisor from the bulk read: capacity, what its servers
+    use, their server groups. ``leave_out`` (a server) is not counted, and its own hypervisor
+    is not offered (a migration looks for another one)."""
+    hosts = []
+    for hv in cloud.hypervisors:
+        if leave_out is not None and hv.name == leave_out['hypervisor']:
+            continue
+        facts = found.get(hv.name)
+        if facts is None:
+            hosts.append(placement.host_from(hv, reachable=False, reason=unreachable.get(hv.name, '')))
+            continue
+        hosted = [s for s in facts['servers'].values() if leave_out is None or s['name'] != leave_out['name']]
+        groups = {}
+        for server in hosted:
+            group = (server.get('server_group') or {}).get('name')
+            if group:
+                groups.setdefault(group, set()).add(server['name'])
+        hosts.append(placement.host_from(
+            hv, vcpus=facts['cpus'], ram_mb=facts['memory_mb'], disk_gb=facts['disk_gb'],
+            used_vcpus=sum(s['vcpus'] for s in hosted), used_ram_mb=sum(s['ram'] for s in hosted),
+            used_disk_gb=sum((s.get('flavor') or {}).get('disk') or 0 for s in hosted), groups=groups))
+    return hosts
 
 
 def describe_server(facts, hv):
@@ -664,20 +674,26 @@ class ConsoleWatch:
             pass  # the console goes with the connection anyway
 
 
-def _running_with_leases(conn, planned):
-    dom = lookup(conn.lookupByName, planned.name, hypervisor=planned.hypervisor)
-    if dom is None or not dom.isActive():
-        return False, 'not running'
+def running_with_leases(conn, name, hvname, port_list):
+    """Whether the server runs and each of its ports (``{name, network, mac, ip}``) has its
+    address leased: ``(done, what was seen)`` for the waiter."""
+    dom = lookup(conn.lookupByName, name, hypervisor=hvname)
+    if dom is None:
+        return False, 'no domain'
+    state = servers.power_state(dom, hvname)
+    if state != 'running':
+        return False, state
     missing = []
-    for record in planned.port_records:
-        net = conn.networkLookupByName(record['network'])
-        leased = {lease['mac'].lower(): lease['ipaddr'] for lease in net.DHCPLeases() if lease.get('mac')}
-        if leased.get(record['mac']) != record['ip']:
-            missing.append('%s has no lease of %s yet' % (record['name'], record['ip']))
+    for port in port_list:
+        net = lookup(conn.networkLookupByName, port['network'], hypervisor=hvname)
+        leases = call('DHCP leases', port['network'], net.DHCPLeases, hypervisor=hvname) if net is not None else []
+        if not any((lease.get('mac') or '').lower() == port['mac'] and lease.get('ipaddr') == port['ip']
+                   for lease in leases):
+            missing.append('%s has no lease of %s yet' % (port['name'], port['ip']))
     return not missing, '; '.join(missing) or 'running with its addresses'
 
 
-def _create_overlay(pool, name, base_vol, size, hvname):
+def create_overlay(pool, name, base_vol, size, hvname):
     spec = xmlutil.element('volume', type='file')
     xmlutil.sub(spec, 'name', name)
     xmlutil.sub(spec, 'capacity', size, unit='bytes')
@@ -705,12 +721,27 @@ def set_power_state(dom, name, hvname, wanted, timeout):
     else:
         if state == 'paused':
             call('resume', name, dom.resume, hypervisor=hvname)
-        call('shutdown', name, dom.shutdown, hypervisor=hvname)
-        try:
-            wait_for(Predicate('server %s to shut down' % name,
-                               lambda: (not dom.isActive(), 'still running')), timeout)
-        except KvmcloudError:
-            call('stop', name, dom.destroy, hypervisor=hvname)
+        shut_down(dom, name, hvname, timeout, force=True)
+
+
+def shut_down(dom, name, hvname, timeout, force, wait=True):
+    """ACPI shutdown, then wait up to ``timeout`` for the guest to power off; after that, power
+    it off when ``force``, else fail. Without ``wait`` the request is only sent (and with
+    ``force`` the server is powered off at once). Returns the steps taken."""
+    call('shutdown', name, dom.shutdown, hypervisor=hvname)
+    if not wait and not force:
+        return ['shutdown']
+    try:
+        wait_for(Predicate('server %s to power off' % name,
+                           lambda: (not dom.isActive(), servers.power_state(dom, hvname))), timeout if wait else 0)
+        return ['shutdown']
+    except WaitTimeout as err:
+        if not force:
+            raise KvmcloudError('server %s did not power off within %ss of the ACPI shutdown request (last state: '
+                                '%s); set force: true to power it off after the wait' % (name, timeout, err.last_state),
+                                **err.details)
+    call('power off', name, dom.destroy, hypervisor=hvname)
+    return ['shutdown', 'power off (forced)']
 
 
 def run_servers(cm, param_list, absent=(), exclusive_project=None):

@@ -201,6 +201,17 @@ def metadata_of(desc):
     return xmlutil.element_to_metadata(node) if node is not None else None
 
 
+def replace_metadata(desc, metadata):
+    """Put ``metadata`` in place of the collection's element in a parsed domain description."""
+    node = desc.find('metadata')
+    if node is None:
+        node = xmlutil.sub(desc, 'metadata')
+    for old in node.findall(xmlutil.qname(METADATA_TAG)):
+        node.remove(old)
+    node.append(xmlutil.metadata_to_element(METADATA_TAG, metadata))
+    return desc
+
+
 def power_state(dom, hypervisor):
     return _STATES.get(call('state', dom.name(), dom.state, hypervisor=hypervisor)[0], 'stopped')
 

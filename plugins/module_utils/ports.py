@@ -377,7 +377,6 @@ def gather(cm, network, hypervisors):
     return view
 
 
-
 # --- planning ----------------------------------------------------------------------------------
 
 def _owner(record):

@@ -15,7 +15,7 @@ __metaclass__ = type
 import posixpath
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils import images, placement, servers, volumes, xmlutil
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute import (
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.domains import (
     all_servers, create_overlay, describe_server, placement_hosts, running_with_leases, shut_down, survey)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import ValidationError, call, lookup
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.migration import Migration, backing_of
@@ -23,6 +23,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.waiter import Predi
 
 ACTIONS = ('start', 'stop', 'reboot', 'pause', 'resume', 'rebuild', 'migrate')
 REBOOT_TYPES = ('soft', 'hard')
+
 
 def power_steps(action, state, reboot_type='soft', name='the server'):
     """``(steps, state after)`` of a power action on a server in power ``state``.
@@ -96,6 +97,7 @@ def placement_request(server, target):
 
 
 # --- the server_action module --------------------------------------------------------------------
+
 
 class Action:
     """One action on one server: found, planned, then run unless check mode."""

@@ -22,7 +22,7 @@ import struct
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils import (
     images, ports, secgroups, servers, streams, volumes, xmlutil)
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute import shut_down
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.domains import shut_down
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import KvmcloudError, ValidationError, call, lookup
 
 QCOW2_MAGIC = b'QFI\xfb'

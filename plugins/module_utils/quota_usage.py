@@ -12,6 +12,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils import ports, quota
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import call
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.multi import failed_on
 
+
 def count_usage(readings):
     """``(servers, volumes, ports)`` over the hypervisors' ``readings`` (``{servers, volumes,
     ports}`` each): servers and volumes as found, ports once each, since a port is on every

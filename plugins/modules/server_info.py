@@ -122,7 +122,7 @@ unreachable_hypervisors:
   elements: str
 '''
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute import report_servers
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.domains import report_servers
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.module import CloudModule
 
 

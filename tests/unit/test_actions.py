@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils import actions, compute, migration, placement, quota_usage, quotas
+from ansible_collections.kvmcloud.cloud.plugins.module_utils import actions, domains, migration, placement, quota_usage, quotas
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.cloud import Hypervisor
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import KvmcloudError, ValidationError
 
@@ -212,7 +212,7 @@ def test_the_source_is_left_out_and_the_server_does_not_count():
     web = server('web', 'hv1', group={'name': 'g', 'policy': 'anti-affinity'})
     other = server('other', 'hv2', ram=2048, group={'name': 'g', 'policy': 'anti-affinity'})
     found = {'hv1': facts(web), 'hv2': facts(other), 'hv3': facts()}
-    hosts = compute.placement_hosts(Cloud(hv('hv1'), hv('hv2'), hv('hv3'), hv('hv4')), found,
+    hosts = domains.placement_hosts(Cloud(hv('hv1'), hv('hv2'), hv('hv3'), hv('hv4')), found,
                                     {'hv4': 'connection refused'}, web)
     assert [h.name for h in hosts] == ['hv2', 'hv3', 'hv4']
     assert hosts[0].used_ram_mb == 2048 and hosts[0].groups == {'g': {'other'}} and hosts[1].used_ram_mb == 0
@@ -227,7 +227,7 @@ def test_the_source_is_left_out_and_the_server_does_not_count():
 def test_a_target_that_is_full_is_refused_with_the_reason():
     web = server('web', 'hv1', ram=3000)
     found = {'hv1': facts(web), 'hv2': facts(server('big', 'hv2', ram=2048))}
-    hosts = compute.placement_hosts(Cloud(hv('hv1'), hv('hv2')), found, {}, web)
+    hosts = domains.placement_hosts(Cloud(hv('hv1'), hv('hv2')), found, {}, web)
     with pytest.raises(ValidationError) as err:
         placement.place([actions.placement_request(web, 'hv2')], hosts)
     assert 'hv2: free RAM 1536 MiB < 3000 MiB requested' in err.value.msg
@@ -262,14 +262,14 @@ class Domain:
 
 def test_a_guest_that_powers_off_is_not_forced():
     dom = Domain(powers_off=True)
-    assert compute.shut_down(dom, 'web', 'hv1', 0, force=True) == ['shutdown']
+    assert domains.shut_down(dom, 'web', 'hv1', 0, force=True) == ['shutdown']
     assert dom.calls == ['shutdown']
 
 
 def test_a_guest_that_ignores_acpi_fails_without_force_and_names_timeout_and_state():
     dom = Domain()
     with pytest.raises(KvmcloudError) as err:
-        compute.shut_down(dom, 'web', 'hv1', 0, force=False)
+        domains.shut_down(dom, 'web', 'hv1', 0, force=False)
     assert err.value.msg == ('server web did not power off within 0s of the ACPI shutdown request (last state: '
                              'running); set force: true to power it off after the wait')
     assert dom.calls == ['shutdown'] and dom.active
@@ -277,13 +277,13 @@ def test_a_guest_that_ignores_acpi_fails_without_force_and_names_timeout_and_sta
 
 def test_a_guest_that_ignores_acpi_is_powered_off_with_force():
     dom = Domain()
-    assert compute.shut_down(dom, 'web', 'hv1', 0, force=True) == ['shutdown', 'power off (forced)']
+    assert domains.shut_down(dom, 'web', 'hv1', 0, force=True) == ['shutdown', 'power off (forced)']
     assert dom.calls == ['shutdown', 'destroy']
 
 
 def test_without_wait_the_request_is_only_sent():
     dom = Domain()
-    assert compute.shut_down(dom, 'web', 'hv1', 300, force=False, wait=False) == ['shutdown']
+    assert domains.shut_down(dom, 'web', 'hv1', 300, force=False, wait=False) == ['shutdown']
     assert dom.active
 
 

@@ -11,6 +11,16 @@ class ModuleDocFragment:
     # The options of one server: the server module's, and each element of server_fleet's servers.
     DOCUMENTATION = r'''
 options:
+  boot_from_volume:
+    description:
+      - Boot from a data volume C(<name>-root) made from O(image) (a qcow2 overlay on its base, of
+        the flavor's disk size) instead of a root disk that belongs to the server. The volume is
+        a volume of the project, like those of M(kvmcloud.cloud.volume). It is kept when the server
+        is deleted, unless C(delete_volumes), and a server created again with the same name boots
+        from it.
+      - Fixed at creation.
+    type: bool
+    default: false
   availability_zone:
     description: Place the server on a hypervisor of this zone only.
     type: str

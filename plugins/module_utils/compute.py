@@ -40,11 +40,20 @@ _START_PAUSED = 1
 # How a changed field of an existing server applies.
 MODES = {'vcpus': CONFIG, 'ram': CONFIG, 'flavor': LIVE, 'disk': LIVE, 'image': REBUILD, 'seed_hash': CONFIG,
          'tags': LIVE, 'meta': LIVE, 'key_name': CONFIG, 'power_state': LIVE, 'project': REBUILD,
-         'networks': LIVE, 'volumes': LIVE, 'server_group': REBUILD}
+         'networks': LIVE, 'volumes': LIVE, 'server_group': REBUILD, 'boot_from_volume': REBUILD}
 SET_FIELDS = ('tags', 'volumes')
 
 
 # --- planning ------------------------------------------------------------------------------------
+
+
+def root_volume(conn, hv, name, boot_volume=None):
+    """The libvirt volume a server boots from: its boot volume, or its own root overlay."""
+    if boot_volume:
+        found = volumes.find_on(conn, hv, boot_volume)
+        return found.vol if found is not None else None
+    return lookup(volumes.volumes_pool(conn, hv).storageVolLookupByName, servers.root_volume_name(name),
+                  hypervisor=hv.name)
 
 
 def current_of(server, disk_gb):
@@ -55,7 +64,7 @@ def current_of(server, disk_gb):
         'networks': [p['network'] for p in server.get('ports') or []], 'volumes': list(server.get('volumes') or []),
         'key_name': server.get('key_name'), 'seed_hash': server.get('seed_hash'), 'tags': server.get('tags') or [],
         'meta': server.get('meta') or {}, 'server_group': (server.get('server_group') or {}).get('name'),
-        'power_state': server['power_state'],
+        'power_state': server['power_state'], 'boot_from_volume': bool(server.get('boot_volume')),
     }
 
 
@@ -66,7 +75,7 @@ def desired_of(spec, seed_hash):
         'disk': flavor['disk'] or None, 'image': spec['image'], 'networks': [n['network'] for n in spec['networks']],
         'volumes': spec['volumes'], 'key_name': spec['key_name'], 'seed_hash': seed_hash, 'tags': spec['tags'],
         'meta': spec['meta'], 'server_group': (spec['server_group'] or {}).get('name'),
-        'power_state': spec['power_state'],
+        'power_state': spec['power_state'], 'boot_from_volume': spec['boot_from_volume'],
     }
 
 
@@ -185,10 +194,8 @@ class Engine:
         return plans
 
     def _root_gb(self, server):
-        conn = self.cm.connections.get(server['hypervisor'])
         hv = self.cm.cloud.hypervisor(server['hypervisor'])
-        vol = lookup(volumes.volumes_pool(conn, hv).storageVolLookupByName, servers.root_volume_name(server['name']),
-                     hypervisor=hv.name)
+        vol = root_volume(self.cm.connections.get(hv.name), hv, server['name'], server.get('boot_volume'))
         return math.ceil(vol.info()[1] / GIB) if vol is not None else None
 
     def _plan_interfaces(self, spec, server):
@@ -221,6 +228,9 @@ class Engine:
         planned.added_records, planned.removed_records = added, removed
         planned.seed = seed
         rebuild = [c.field for c in changes if c.mode == REBUILD]
+        if server.get('boot_volume') and 'image' in rebuild:
+            raise ValidationError("server '%s' boots from volume %s, which holds its image; it cannot be rebuilt "
+                                  "on another image" % (spec['name'], server['boot_volume']))
         if rebuild and not (self.rebuild and set(rebuild) <= {'image'}):
             how = 'set rebuild: true to allow it' if set(rebuild) <= {'image'} else 'delete and create it again'
             raise ValidationError("server '%s': changing %s needs the server to be rebuilt; %s"
@@ -237,9 +247,26 @@ class Engine:
             project = self.cm.cloud.project(project_name)
             mine = [p for p in new if p.spec['project'] == project_name]
             port_count = sum(len(p.spec['networks']) for p in mine)
-            used = quotas.usage(project_name, servers=existing, ports=self._project_ports(project_name, mine))
+            booting = [p for p in mine if p.spec['boot_from_volume']]
+            used = quotas.usage(project_name, servers=existing, ports=self._project_ports(project_name, mine),
+                                volumes=self._project_volumes() if booting else ())
             quotas.check(project, used, {'instances': len(mine), 'cores': sum(p.spec['flavor']['vcpus'] for p in mine),
-                                         'ram': sum(p.spec['flavor']['ram'] for p in mine), 'ports': port_count})
+                                         'ram': sum(p.spec['flavor']['ram'] for p in mine), 'ports': port_count,
+                                         'volumes': len(booting),
+                                         'gigabytes': sum(p.spec['flavor']['disk'] or 0 for p in booting)})
+
+    def _project_volumes(self):
+        """Every data volume (project, size) on the reachable hypervisors: read only when a new
+        server boots from a volume, since it costs a read of each volume's record."""
+        def read(hv, conn):
+            return [{'project': found.record.get('project'), 'size': found.vol.info()[1]}
+                    for found in volumes.list_on(conn, hv)]
+        found = []
+        for _hv, result, err in self.cm.connections.map(read, [self.cm.cloud.hypervisor(n) for n in sorted(self.found)]):
+            if err is not None:
+                raise err
+            found.extend(result)
+        return found
 
     def _project_ports(self, project, new):
         """The project's ports on every network (each network view knows the ports of all of
@@ -360,11 +387,14 @@ class Engine:
             if base is None:
                 raise ValidationError("server '%s': image %s is not registered on hypervisor %s"
                                       % (planned.name, spec['image'], hv.name))
-            base_path = images.base_volume_path(conn, hv, base)
-            base_vol = call('lookup', base_path, conn.storageVolLookupByPath, base_path, hypervisor=hv.name)
-            size = max(base_vol.info()[1], (spec['flavor']['disk'] or 0) * GIB)
-            root = create_overlay(pool, servers.root_volume_name(planned.name), base_vol, size, hv.name)
-            made.append(('volume', root))
+            if spec['boot_from_volume']:
+                root = self._boot_volume(conn, hv, planned, made)
+            else:
+                base_path = images.base_volume_path(conn, hv, base)
+                base_vol = call('lookup', base_path, conn.storageVolLookupByPath, base_path, hypervisor=hv.name)
+                size = max(base_vol.info()[1], (spec['flavor']['disk'] or 0) * GIB)
+                root = create_overlay(pool, servers.root_volume_name(planned.name), base_vol, size, hv.name)
+                made.append(('volume', root))
             seed = streams.write_volume(conn, pool, servers.seed_volume_name(planned.name),
                                         seeds.build_iso(planned.seed), hypervisor=hv.name)
             made.append(('volume', seed))
@@ -389,6 +419,29 @@ class Engine:
             self._roll_back(hv, made)
             raise
 
+    def _boot_volume(self, conn, hv, planned, made):
+        """The server's boot volume: the one kept from an earlier server of the same name, or a
+        new volume of the project from the image."""
+        spec = planned.spec
+        name = servers.boot_volume_name(planned.name)
+        found = volumes.find_on(conn, hv, name)
+        if found is not None:
+            facts = found.facts()
+            if facts['attachments'] or facts['image'] != spec['image'] or facts['project'] != spec['project']:
+                raise ValidationError("server '%s': volume %s exists (image %s, project %s%s); it can only be "
+                                      "booted from by a server of the same image and project"
+                                      % (planned.name, name, facts['image'], facts['project'],
+                                         ', attached' if facts['attachments'] else ''))
+            return found.vol
+        # size in GiB, as the volume module takes it; none: the image's size
+        params = {'name': name, 'size': spec['flavor']['disk'] or None, 'format': 'qcow2',
+                  'project': spec['project'], 'image': spec['image'], 'clone': 'overlay'}
+        resource = volumes.Volume(self.cm, params, None, hv)
+        resource.create(resource.desired())
+        found = volumes.find_on(conn, hv, name)
+        made.append(('data volume', found))
+        return found.vol
+
     def _roll_back(self, hv, made):
         for kind, thing in reversed(made):
             try:
@@ -396,6 +449,8 @@ class Engine:
                     if thing.isActive():
                         thing.destroy()
                     thing.undefine()
+                elif kind == 'data volume':
+                    volumes.delete_found(thing)
                 else:
                     thing.delete(0)
             except Exception:  # pylint: disable=broad-except
@@ -409,6 +464,7 @@ class Engine:
                       for r in planned.port_records],
             'volumes': spec['volumes'], 'key_name': spec['key_name'], 'server_group': spec['server_group'],
             'seed_hash': seeds.seed_hash(planned.seed), 'tags': spec['tags'], 'meta': spec['meta'],
+            'boot_volume': servers.boot_volume_name(planned.name) if spec['boot_from_volume'] else None,
             'created': images.now() if not planned.server else planned.server.get('created'),
         }
 
@@ -432,7 +488,7 @@ class Engine:
             if vol is not None:
                 call('delete', name, vol.delete, 0, hypervisor=hv.name)
         if self.delete_volumes:
-            for name in planned.server.get('volumes') or []:
+            for name in (planned.server.get('volumes') or []) + [v for v in [planned.server.get('boot_volume')] if v]:
                 found = volumes.find_on(conn, hv, name)
                 if found is not None:
                     volumes.delete_found(found)
@@ -447,8 +503,7 @@ class Engine:
         if {'vcpus', 'ram', 'flavor', 'seed_hash', 'tags', 'meta', 'key_name', 'volumes', 'networks'} & set(fields):
             self._redefine(hv, conn, dom, planned, fields)
         if 'disk' in fields:
-            root = lookup(volumes.volumes_pool(conn, hv).storageVolLookupByName,
-                          servers.root_volume_name(planned.name), hypervisor=hv.name)
+            root = root_volume(conn, hv, planned.name, planned.server.get('boot_volume'))
             size = fields['disk'] * GIB
             if dom.isActive():
                 call('grow disk', planned.name, dom.blockResize, 'vda', size, 1, hypervisor=hv.name)

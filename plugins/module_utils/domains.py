@@ -93,7 +93,7 @@ def describe_server(facts, hv):
         'volumes': facts.get('volumes') or [], 'power_state': facts['power_state'], 'tags': facts.get('tags') or [],
         'meta': facts.get('meta') or {}, 'server_group': facts.get('server_group'), 'key_name': facts.get('key_name'),
         'vcpus': facts['vcpus'], 'ram': facts['ram'], 'created': facts.get('created'), 'console': facts['console'],
-        'virt_type': facts['virt_type'],
+        'virt_type': facts['virt_type'], 'boot_volume': facts.get('boot_volume'),
     }
 
 

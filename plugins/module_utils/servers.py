@@ -52,6 +52,11 @@ def root_volume_name(name):
     return 'server-%s-root.qcow2' % name
 
 
+def boot_volume_name(name):
+    """The data volume a server boots from with ``boot_from_volume``: ``<name>-root``."""
+    return '%s-root' % name
+
+
 def seed_volume_name(name):
     return 'server-%s-seed.iso' % name
 
@@ -124,6 +129,9 @@ def spec_from_params(cloud, params):
     volumes = list(params.get('volumes') or [])
     if len(set(volumes)) != len(volumes):
         raise ValidationError("server '%s': a volume is listed twice" % name)
+    if params.get('boot_from_volume') and boot_volume_name(name) in volumes:
+        raise ValidationError("server '%s': %s is its boot volume; do not list it in volumes"
+                              % (name, boot_volume_name(name)))
     return {
         'name': name, 'project': project, 'flavor': flavor, 'image': params['image'],
         'networks': networks_from_params(name, params.get('networks')), 'volumes': volumes,
@@ -131,6 +139,7 @@ def spec_from_params(cloud, params):
         'meta': dict(params.get('meta') or {}), 'tags': sorted(set(params.get('tags') or [])),
         'availability_zone': params.get('availability_zone'), 'hypervisor': params.get('hypervisor'),
         'server_group': group, 'power_state': power_state,
+        'boot_from_volume': bool(params.get('boot_from_volume')),
     }
 
 
@@ -283,6 +292,7 @@ SERVER_SPEC = dict(
     hypervisor=dict(type='str'),
     server_group=dict(type='dict', options=SERVER_GROUP_SPEC),
     power_state=dict(type='str', choices=list(POWER_STATES), default='running'),
+    boot_from_volume=dict(type='bool', default=False),
 )
 
 

@@ -286,3 +286,28 @@ def test_placement_spreads_and_honours_groups_disabled_and_unreachable(hvs, net)
     assert skipped['servers'][0]['hypervisor'] != 'ghost'
     assert any(re.match(r'^ghost: ', line) for line in skipped['unreachable_hypervisors'])
     run_module('server_fleet', dict(fleet([]), exclusive=True))
+
+
+def test_boot_from_volume_keeps_the_volume_across_servers(hvs, net):
+    args = server_args(hvs, 'bfv', hypervisor=hvs[2]['name'], boot_from_volume=True, wait_for_ready=True)
+    first = run_module('server', args)
+    assert first['changed'] and not first['failed'], first
+    server = first['servers'][0]
+    assert server['boot_volume'] == PREFIX + 'bfv-root'
+    assert re.search(r'^kvmcloud-ready %s$' % server['uuid'], read_console(console_file(hvs, server)), re.MULTILINE)
+    listed = run_module('volume_info', {'cloud': cloud(hvs), 'name': PREFIX + 'bfv-root'})['volumes']
+    assert listed and listed[0]['project'] == 'demo' and listed[0]['image'] == IMAGE
+    assert listed[0]['attachments'] and listed[0]['attachments'][0]['server'] == PREFIX + 'bfv'
+    assert 'server-%sbfv-root.qcow2' % PREFIX not in inventory(hvs)[hvs[2]['name']]['volumes']
+    assert unchanged(run_module('server', args))
+
+    assert not run_module('server', dict(args, state='absent'))['failed']
+    kept = run_module('volume_info', {'cloud': cloud(hvs), 'name': PREFIX + 'bfv-root'})['volumes']
+    assert kept and not kept[0]['attachments'], 'the boot volume outlives its server'
+    again = run_module('server', args)
+    assert not again['failed'] and again['servers'][0]['uuid'] != server['uuid'], again
+    assert re.search(r'^kvmcloud-ready %s$' % again['servers'][0]['uuid'],
+                     read_console(console_file(hvs, again['servers'][0])), re.MULTILINE)
+    gone = run_module('server', dict(args, state='absent', delete_volumes=True))
+    assert not gone['failed']
+    assert run_module('volume_info', {'cloud': cloud(hvs), 'name': PREFIX + 'bfv-root'})['volumes'] == []

@@ -258,11 +258,9 @@ class Engine:
     def _project_volumes(self):
         """Every data volume (project, size) on the reachable hypervisors: read only when a new
         server boots from a volume, since it costs a read of each volume's record."""
-        def read(hv, conn):
-            return [{'project': found.record.get('project'), 'size': found.vol.info()[1]}
-                    for found in volumes.list_on(conn, hv)]
         found = []
-        for _hv, result, err in self.cm.connections.map(read, [self.cm.cloud.hypervisor(n) for n in sorted(self.found)]):
+        for _hv, result, err in self.cm.connections.map(lambda hv, conn: volumes.usage_on(conn, hv),
+                                                        [self.cm.cloud.hypervisor(n) for n in sorted(self.found)]):
             if err is not None:
                 raise err
             found.extend(result)

@@ -13,7 +13,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils import (
     hypervisor as hvmod, placement, servers, streams, volumes, xmlutil)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import (
     KvmcloudError, WaitTimeout, call, lookup)
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.multi import failed_on
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.multi import map_reachable
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.waiter import Predicate, wait_for
 
 GIB = servers.GIB
@@ -35,17 +35,8 @@ def survey(cm):
         return {'servers': servers.read_servers(conn, hv.name), 'cpus': model_memory_cpus[2],
                 'memory_mb': model_memory_cpus[1], 'disk_gb': capacity / GIB, 'virt_type': virt_type or 'qemu'}
 
-    found, unreachable, failures = {}, {}, []
-    for hv, result, err in cm.connections.map(read, cm.cloud.hypervisors):
-        if err is None:
-            found[hv.name] = result
-        elif cm.connections.unreachable(hv.name):
-            unreachable[hv.name] = err.msg
-        else:
-            failures.append((hv, err))
-    if failures:
-        raise failed_on('reading the servers', failures)
-    return found, unreachable
+    results, unreachable = map_reachable(cm, read, cm.cloud.hypervisors, 'reading the servers')
+    return {hv.name: result for hv, result in results}, unreachable
 
 
 def all_servers(found):

@@ -69,3 +69,20 @@ def map_or_fail(cm, func, hypervisors, what):
     if failures:
         raise failed_on(what, failures)
     return {hv.name: result for hv, result, _err in outcomes}
+
+
+def map_reachable(cm, func, hypervisors, what):
+    """``func(hypervisor, conn)`` on each hypervisor concurrently, skipping the unreachable ones:
+    ``([(hypervisor, result)], {name: reason})``, results in the order given. Any other failure
+    raises one error naming every hypervisor that failed (see :func:`failed_on`)."""
+    results, unreachable, failures = [], {}, []
+    for hv, result, err in cm.connections.map(func, hypervisors):
+        if err is None:
+            results.append((hv, result))
+        elif cm.connections.unreachable(hv.name):
+            unreachable[hv.name] = err.msg
+        else:
+            failures.append((hv, err))
+    if failures:
+        raise failed_on(what, failures)
+    return results, unreachable

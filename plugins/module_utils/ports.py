@@ -28,7 +28,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils import ipam, networ
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import (
     KvmcloudError, LibvirtCallError, ValidationError, call, lookup)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.images import now
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.multi import failed_on, reconcile_on_hypervisors
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.multi import map_reachable, reconcile_on_hypervisors
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.reconcile import DELETE, LIVE, Resource
 
 # libvirt's flags and enums, by value: module_utils do not import libvirt for constants.
@@ -335,14 +335,9 @@ def gather(cm, network, hypervisors):
     """A :class:`NetworkView` of ``network`` from ``hypervisors``; unreachable ones are
     listed in it, other failures raised."""
     view = NetworkView(network)
-    failures = []
-    for hv, result, err in cm.connections.map(_read_hypervisor(network), hypervisors):
-        if err is not None:
-            if cm.connections.unreachable(hv.name):
-                view.unreachable.append('%s: %s' % (hv.name, err.msg))
-            else:
-                failures.append((hv, err))
-            continue
+    results, unreachable = map_reachable(cm, _read_hypervisor(network), hypervisors, "reading network '%s'" % network)
+    view.unreachable = ['%s: %s' % item for item in unreachable.items()]
+    for hv, result in results:
         found, elsewhere = result
         for other, records in elsewhere:
             for record in records.values():
@@ -368,8 +363,6 @@ def gather(cm, network, hypervisors):
                 view.used.setdefault(lease['ipaddr'], ('lease of %s' % mac, mac))
             if mac:
                 view.macs.add(mac)
-    if failures:
-        raise failed_on("reading network '%s'" % network, failures)
     if not view.hypervisors:
         raise NetworkNotFound("network '%s' is not defined on any reachable hypervisor%s"
                               % (network, ' (unreachable: %s)' % '; '.join(view.unreachable)

@@ -9,8 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils import ports, quotas, servers, volumes
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import call
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.multi import failed_on
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.multi import map_reachable
 
 
 def count_usage(readings):
@@ -27,13 +26,9 @@ def count_usage(readings):
 
 
 def _read_usage(hv, conn):
-    vols = []
-    for found in volumes.list_on(conn, hv):
-        info = call('info', found.vol.name(), found.vol.info, hypervisor=hv.name)
-        vols.append({'project': found.record.get('project'), 'size': info[1]})
     return {'servers': [{'project': s.get('project'), 'vcpus': s['vcpus'], 'ram': s['ram']}
                         for s in servers.read_servers(conn, hv.name).values()],
-            'volumes': vols, 'ports': ports.read_ports(conn, hv.name)}
+            'volumes': volumes.usage_on(conn, hv), 'ports': ports.read_ports(conn, hv.name)}
 
 
 def report_quotas(cm):
@@ -41,21 +36,12 @@ def report_quotas(cm):
     hypervisors and what remains."""
     wanted = cm.params.get('project')
     projects = [cm.cloud.project(wanted)] if wanted else list(cm.cloud.projects)
-    readings, unreachable, failures = [], [], []
-    for hv, reading, err in cm.connections.map(_read_usage, cm.cloud.hypervisors):
-        if err is None:
-            readings.append(reading)
-        elif cm.connections.unreachable(hv.name):
-            unreachable.append('%s: %s' % (hv.name, err.msg))
-        else:
-            failures.append((hv, err))
-    if failures:
-        raise failed_on('reading the usage', failures)
-    found_servers, found_volumes, found_ports = count_usage(readings)
+    results, unreachable = map_reachable(cm, _read_usage, cm.cloud.hypervisors, 'reading the usage')
+    found_servers, found_volumes, found_ports = count_usage(reading for _hv, reading in results)
     return {
         'changed': False,
         'projects': [{'name': project.name, 'quotas': quotas.report(
             project, quotas.usage(project, servers=found_servers, volumes=found_volumes, ports=found_ports))}
             for project in projects],
-        'unreachable_hypervisors': unreachable,
+        'unreachable_hypervisors': ['%s: %s' % item for item in unreachable.items()],
     }

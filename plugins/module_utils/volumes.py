@@ -166,6 +166,13 @@ def list_on(conn, hypervisor):
     return found
 
 
+def usage_on(conn, hypervisor):
+    """What quotas count of each data volume of a hypervisor: ``[{project, size}]`` (bytes)."""
+    return [{'project': found.record.get('project'),
+             'size': call('info', found.vol.name(), found.vol.info, hypervisor=hypervisor.name)[1]}
+            for found in list_on(conn, hypervisor)]
+
+
 def locate(cm, name):
     """Find the volume on the cloud's hypervisors: ``(found or None, unreachable names)``.
 

@@ -94,12 +94,17 @@ class ConsoleWatch:
 
     def __init__(self, conn, dom, hvname):
         self.name = dom.name()
+        self.dom = dom
         self.hvname = hvname
         self.text = ''
         self.stream = call('new stream', self.name, conn.newStream, _STREAM_NONBLOCK, hypervisor=hvname)
         call('open console', self.name, dom.openConsole, None, self.stream, 0, hypervisor=hvname)
 
     def seen(self, marker):
+        # The client side of a non-blocking stream only takes in what the daemon sent while an
+        # RPC call is in flight on the connection: without an event loop, recv() alone returns
+        # -2 forever once nothing else talks to the hypervisor. One cheap call pumps it.
+        call('domain state', self.name, self.dom.isActive, hypervisor=self.hvname)
         while True:
             data = call('read console', self.name, self.stream.recv, 65536, hypervisor=self.hvname)
             if isinstance(data, int) or not data:    # -2: nothing more for now; b'': the end

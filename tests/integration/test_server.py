@@ -6,14 +6,22 @@ servers that are defined but not started, which is all those features touch.
 """
 
 import re
+import sys
+import time
 from pathlib import Path
 
 import libvirt
 import pytest
 
-from ansible_run import run_module, unchanged
+from ansible_run import ROOT, run_module, unchanged
 from guests import read_console, wait_for_console
 from testhv_fixture import hypervisors_fixture
+
+COLLECTIONS = str(ROOT / 'collections')
+if COLLECTIONS not in sys.path:
+    sys.path.insert(0, COLLECTIONS)
+
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.domains import ConsoleWatch  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -311,3 +319,25 @@ def test_boot_from_volume_keeps_the_volume_across_servers(hvs, net):
     gone = run_module('server', dict(args, state='absent', delete_volumes=True))
     assert not gone['failed']
     assert run_module('volume_info', {'cloud': cloud(hvs), 'name': PREFIX + 'bfv-root'})['volumes'] == []
+
+
+def test_console_watch_sees_output_with_nothing_else_on_the_connection(hvs, net):
+    """The waiter's console reader gets what a guest prints while no other call is in flight
+    on the connection (all leases seen already, only the marker still to come)."""
+    args = server_args(hvs, 'watch', hypervisor=hvs[1]['name'])
+    assert not run_module('server', args)['failed']
+    conn = libvirt.open(hvs[1]['uri'])
+    try:
+        dom = conn.lookupByName(PREFIX + 'watch')
+        watch = ConsoleWatch(conn, dom, hvs[1]['name'])
+        dom.reset(0)
+        marker = 'kvmcloud-ready %s' % dom.UUIDString()
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        found, last = False, ''
+        while not found and time.monotonic() < deadline:
+            found, last = watch.seen(marker)
+            time.sleep(0.5)
+        watch.close()
+        assert found, last
+    finally:
+        conn.close()

@@ -68,6 +68,12 @@ options:
         description: Security groups of the port; default V([default]).
         type: list
         elements: str
+      port_security:
+        description:
+          - V(false) for an interface without any filtering (no anti-spoofing, no security
+            groups), as O(kvmcloud.cloud.port#module:port_security) describes. Default V(true).
+          - Applies when the interface's port is created.
+        type: bool
   power_state:
     description: Whether the server runs, is stopped (shut down gracefully, then forced) or paused.
     type: str

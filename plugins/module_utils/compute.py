@@ -6,7 +6,7 @@
 One bulk read per hypervisor (its servers, capacity, virt type), then one plan for the whole
 list: quotas checked for every project before anything is created, placement of every new
 server (each consuming capacity before the next), addresses for every new port planned together
-so two ports never get the same one. Then creation runs in parallel across hypervisors. The
+so two ports never get the same one. Then creation runs in parallel across hypervisors and, a few servers at a time, within each. The
 ``server`` module is this engine with a list of one.
 
 A server whose creation fails midway is rolled back: its domain, seed, root overlay and ports go
@@ -18,11 +18,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import math
+import threading
 import time
 import uuid as uuidlib
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils import (
-    images, placement, ports, quotas, secgroups, seeds, servers, streams, volumes, xmlutil)
+    images, placement, ports, quotas, seeds, servers, streams, volumes, xmlutil)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.domains import (
     ConsoleWatch, all_servers, create_overlay, describe_server, placement_hosts, running_with_leases,
     set_power_state, survey)
@@ -36,6 +38,10 @@ GIB = servers.GIB
 _DOMAIN_XML_INACTIVE = 2
 _AFFECT_LIVE, _AFFECT_CONFIG = 1, 2
 _START_PAUSED = 1
+
+# New servers created at once on one hypervisor: libvirt serves concurrent calls on one
+# connection, and most of a creation is spent waiting for libvirtd and QEMU to start.
+CREATE_THREADS = 4
 
 # How a changed field of an existing server applies.
 MODES = {'vcpus': CONFIG, 'ram': CONFIG, 'flavor': LIVE, 'disk': LIVE, 'image': REBUILD, 'seed_hash': CONFIG,
@@ -307,7 +313,8 @@ class Engine:
         record = ports.plan_record(self.cm.cloud, view, {
             'name': iface['port'], 'project': spec['project'], 'fixed_ip': iface['fixed_ip'],
             'mac_address': None, 'hostname': spec['name'] if first else None,
-            'security_groups': iface['security_groups'], 'server': spec['name']}, check_quota=False)
+            'security_groups': iface['security_groups'], 'port_security': iface['port_security'],
+            'server': spec['name']}, check_quota=False)
         view.records[record['name']] = record
         view.macs.add(record['mac'])
         return record
@@ -328,15 +335,29 @@ class Engine:
         hypervisors = [self.cm.cloud.hypervisor(name) for name in sorted(by_hv)]
         created = set()
 
+        lock = threading.Lock()
+
+        def create(hv, conn, planned):
+            self._create(hv, conn, planned)
+            with lock:
+                created.add(planned.name)
+
         def run(hv, conn):
             for planned in by_hv[hv.name]:
-                if planned.action == 'create':
-                    self._create(hv, conn, planned)
-                    created.add(planned.name)
-                elif planned.action == 'delete':
+                if planned.action == 'delete':
                     self._delete(hv, conn, planned)
-                else:
+                elif planned.action == 'update':
                     self._update(hv, conn, planned)
+            new = [p for p in by_hv[hv.name] if p.action == 'create']
+            if len(new) <= 1:
+                for planned in new:
+                    create(hv, conn, planned)
+                return True
+            with ThreadPoolExecutor(max_workers=min(len(new), CREATE_THREADS)) as pool:
+                futures = [pool.submit(create, hv, conn, planned) for planned in new]
+            errors = [f.exception() for f in futures if f.exception() is not None]
+            if errors:
+                raise errors[0]
             return True
 
         failures = [(hv, err) for hv, _ok, err in self.cm.connections.map(run, hypervisors) if err is not None]
@@ -397,7 +418,7 @@ class Engine:
                                         seeds.build_iso(planned.seed), hypervisor=hv.name)
             made.append(('volume', seed))
             metadata = self._metadata(planned)
-            interfaces = [{'network': r['network'], 'mac': r['mac'], 'filter': secgroups.port_filter_name(r['name'])}
+            interfaces = [{'network': r['network'], 'mac': r['mac'], 'filter': ports.filter_name(r)}
                           for r in planned.port_records]
             disks = [self._volume_disk(conn, hv, name, index) for index, name in enumerate(spec['volumes'])]
             xml = servers.domain_xml(spec, planned.uuid, self.found[hv.name]['virt_type'], root.path(), seed.path(),
@@ -527,7 +548,7 @@ class Engine:
                          hypervisor=hv.name)
         for record in planned.added_records:
             iface = servers.interface_element({'network': record['network'], 'mac': record['mac'],
-                                               'filter': secgroups.port_filter_name(record['name'])})
+                                               'filter': ports.filter_name(record)})
             call('attach interface', planned.name, dom.attachDeviceFlags, xmlutil.tostring(iface), flags,
                  hypervisor=hv.name)
 
@@ -615,13 +636,17 @@ class Engine:
         for planned in plans:
             if planned.action == 'delete':
                 continue
+            hv = self.cm.cloud.hypervisor(planned.hypervisor)
+            if planned.action is None:
+                # Unchanged: the bulk read already has it all.
+                out.append(describe_server(planned.server, hv))
+                continue
             conn = self.cm.connections.get(planned.hypervisor)
             dom = lookup(conn.lookupByName, planned.name, hypervisor=planned.hypervisor) if not self.cm.check_mode else None
             if dom is None:
                 out.append(summary(planned))
                 continue
-            out.append(describe_server(servers.server_facts(dom, planned.hypervisor),
-                                       self.cm.cloud.hypervisor(planned.hypervisor)))
+            out.append(describe_server(servers.server_facts(dom, planned.hypervisor), hv))
         return out
 
 

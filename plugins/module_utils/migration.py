@@ -21,7 +21,7 @@ import posixpath
 import struct
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils import (
-    images, ports, secgroups, servers, streams, volumes, xmlutil)
+    images, ports, servers, streams, volumes, xmlutil)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.domains import shut_down
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import KvmcloudError, ValidationError, call, lookup
 
@@ -146,11 +146,12 @@ class Migration:
             if net is None:
                 self._refuse('network %s of port %s is not there; add the hypervisor to the network first '
                              '(kvmcloud.cloud.network)' % (port['network'], port['name']))
-            if port['name'] not in ports.records_of(ports.persistent_xml(net, tname)):
+            record = ports.records_of(ports.persistent_xml(net, tname)).get(port['name'])
+            if record is None:
                 self._refuse('port %s is not on its network %s there; put it there first (kvmcloud.cloud.port)'
                              % (port['name'], port['network']))
-            if lookup(self.tconn.nwfilterLookupByName, secgroups.port_filter_name(port['name']),
-                      hypervisor=tname) is None:
+            name = ports.filter_name(record)
+            if name and lookup(self.tconn.nwfilterLookupByName, name, hypervisor=tname) is None:
                 self._refuse('the filter of port %s is missing there; reconcile the port first (kvmcloud.cloud.port)'
                              % port['name'])
 

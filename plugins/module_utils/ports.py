@@ -45,7 +45,11 @@ _NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$')
 _HOSTNAME_RE = re.compile(r'^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$')
 
 # What the port module compares; the rest of a record is set once at creation.
-FIELDS = ('mac', 'ip', 'hostname', 'project', 'security_groups', 'server', 'reserved', 'filtered')
+# From this many DHCP host changes on a running network that nothing is plugged into, the
+# network is restarted from its config instead (each live update restarts dnsmasq).
+RESTART_AT = 3
+
+FIELDS = ('mac', 'ip', 'hostname', 'project', 'security_groups', 'port_security', 'server', 'reserved', 'filtered')
 
 
 def validate_name(name):
@@ -166,26 +170,43 @@ def write_records(net, hypervisor, records):
     if not net.isActive():
         return
     try:
-        _update_live_hosts(net, hypervisor, records_of(before), records)
+        live = call('XMLDesc', name, net.XMLDesc, 0, hypervisor=hypervisor)
+        if len(_live_changes(live, records_of(before), records)) >= RESTART_AT and not _connections(live):
+            # Nothing is plugged in: starting the network again from its new config applies
+            # every entry at once, where each update restarts dnsmasq.
+            call('stop network', name, net.destroy, hypervisor=hypervisor)
+            call('start network', name, net.create, hypervisor=hypervisor)
+            return
+        _update_live_hosts(net, hypervisor, live, records_of(before), records)
     except KvmcloudError:
         # The persistent config goes back to what it was: nothing half-written.
         call('define', name, conn.networkDefineXML, before, hypervisor=hypervisor)
         raise
 
 
-def _update_live_hosts(net, hypervisor, old_records, records):
-    live = {h['mac']: h for h in hosts_of(call('XMLDesc', net.name(), net.XMLDesc, 0, hypervisor=hypervisor))}
+def _live_changes(live_xml, old_records, records):
+    """``[(command, host)]`` that make the running network's DHCP hosts match ``records``."""
+    live = {h['mac']: h for h in hosts_of(live_xml)}
     wanted = {r['mac']: host_of(r) for r in records.values()}
     stale = set(r['mac'] for r in old_records.values()) - set(wanted)
-    for mac in sorted(stale):
-        if mac in live:
-            _net_update(net, hypervisor, _UPDATE_DELETE, live.pop(mac))
+    changes = [(_UPDATE_DELETE, live.pop(mac)) for mac in sorted(stale) if mac in live]
     for mac in sorted(wanted):
         host = wanted[mac]
         if mac not in live:
-            _net_update(net, hypervisor, _UPDATE_ADD_LAST, host)
+            changes.append((_UPDATE_ADD_LAST, host))
         elif live[mac] != host:
-            _net_update(net, hypervisor, _UPDATE_MODIFY, host)
+            changes.append((_UPDATE_MODIFY, host))
+    return changes
+
+
+def _connections(live_xml):
+    """How many interfaces are plugged into the running network."""
+    return int(xmlutil.parse(live_xml).get('connections') or 0)
+
+
+def _update_live_hosts(net, hypervisor, live_xml, old_records, records):
+    for command, host in _live_changes(live_xml, old_records, records):
+        _net_update(net, hypervisor, command, host)
 
 
 def _net_update(net, hypervisor, command, host):
@@ -224,7 +245,7 @@ def desired_port_filters(ports, groups):
         for group in port.get('security_groups') or []:
             members.setdefault(group, []).append(port['ip'])
     return {secgroups.port_filter_name(p['name']): secgroups.port_filter_xml(
-        p['name'], p['ip'], p['mac'], p.get('security_groups') or [], groups, members) for p in ports}
+        p['name'], p['ip'], p['mac'], p.get('security_groups') or [], groups, members) for p in ports if secured(p)}
 
 
 def sync_port_filters(conn, hypervisor, groups=None, ports=None):
@@ -246,13 +267,14 @@ def sync_port_filters(conn, hypervisor, groups=None, ports=None):
 
 
 def filter_matches(conn, hypervisor, port, groups, ports):
-    """Whether the port's filter exists and is what :func:`sync_port_filters` would write."""
+    """Whether the port's filter is what :func:`sync_port_filters` would make it (none at all
+    for a port without port security)."""
     name = secgroups.port_filter_name(port['name'])
     existing = lookup(conn.nwfilterLookupByName, name, hypervisor=hypervisor)
-    if existing is None:
-        return False
-    return secgroups.same_filter(call('XMLDesc', name, existing.XMLDesc, 0, hypervisor=hypervisor),
-                                 desired_port_filters(ports, groups)[name])
+    wanted = desired_port_filters(ports, groups).get(name) if secured(port) else None
+    if existing is None or wanted is None:
+        return existing is None and wanted is None
+    return secgroups.same_filter(call('XMLDesc', name, existing.XMLDesc, 0, hypervisor=hypervisor), wanted)
 
 
 def ensure_groups(conn, hypervisor, names, check_mode=False):
@@ -418,8 +440,16 @@ def plan_record(cloud, view, params, check_quota=True):
     if hostname is None:
         hostname = existing.get('hostname') if existing else default_hostname(name)
     validate_hostname(name, hostname)
+    security = params.get('port_security')
+    if security is None:
+        security = secured(existing) if existing else True
     groups = params.get('security_groups')
-    if groups is None:
+    if not security:
+        if groups:
+            raise ValidationError("port '%s': security groups need port_security; a port without it has no "
+                                  "filtering at all" % name)
+        groups = []
+    elif groups is None:
         groups = existing.get('security_groups') if existing else [secgroups.DEFAULT_GROUP]
     groups = _unique_list(name, groups)
     server = params.get('server') if params.get('server') is not None else (existing or {}).get('server')
@@ -428,9 +458,20 @@ def plan_record(cloud, view, params, check_quota=True):
         quotas.check(project_def, {'ports': in_use}, {'ports': 1})
     return {
         'name': name, 'network': view.name, 'project': project, 'mac': mac, 'ip': ip,
-        'hostname': hostname, 'security_groups': groups, 'server': server or None,
+        'hostname': hostname, 'security_groups': groups, 'port_security': security, 'server': server or None,
         'created': existing['created'] if existing and existing.get('created') else now(),
     }
+
+
+def secured(record):
+    """Whether a port has port security (anti-spoofing and its groups); records written before
+    the option existed have it."""
+    return record.get('port_security', True) is not False
+
+
+def filter_name(record):
+    """The nwfilter of a port, or None for a port without port security."""
+    return secgroups.port_filter_name(record['name']) if secured(record) else None
 
 
 def _unique_list(port, groups):
@@ -496,7 +537,7 @@ class Port(Resource):
 
     def describe(self, raw):
         out = dict(raw, hypervisor=self.hypervisor)
-        out['filter'] = secgroups.port_filter_name(self.name)
+        out['filter'] = filter_name(raw)
         return out
 
     def check(self, the_plan):
@@ -583,6 +624,6 @@ def run_port(cm):
     out.pop('ports')
     out['port'] = None
     if params['state'] == 'present':
-        out['port'] = dict(record, hypervisors=[hv.name for hv in on], filter=secgroups.port_filter_name(name))
+        out['port'] = dict(record, hypervisors=[hv.name for hv in on], filter=filter_name(record))
     out['unreachable_hypervisors'] = view.unreachable
     return out

@@ -98,6 +98,7 @@ def networks_from_params(name, networks):
         groups = entry.get('security_groups')
         out.append({'network': entry['network'], 'fixed_ip': entry.get('fixed_ip'),
                     'security_groups': list(groups) if groups is not None else None,
+                    'port_security': entry.get('port_security'),
                     'port': port_name(name, index)})
     return out
 
@@ -266,6 +267,7 @@ NETWORK_SPEC = dict(
     network=dict(type='str', required=True),
     fixed_ip=dict(type='str'),
     security_groups=dict(type='list', elements='str'),
+    port_security=dict(type='bool'),
 )
 
 SERVER_GROUP_SPEC = dict(

@@ -76,6 +76,14 @@ options:
       - Project that owns the port, one of the cloud's projects. Required to create a port. The
         project's C(ports) quota is checked before a port is created.
     type: str
+  port_security:
+    description:
+      - Whether the port is filtered - anti-spoofing (its MAC and address only) and the rules of
+        its O(security_groups). V(false) gives the interface no filter at all, like a Neutron
+        port with port security disabled; O(security_groups) must then be empty.
+      - Default V(true) when the port is created, else unchanged.
+      - Filtering costs time each time a guest starts (libvirt instantiates the rules then).
+    type: bool
   security_groups:
     description:
       - Security groups whose rules apply to the port, by name (see M(kvmcloud.cloud.security_group)).
@@ -184,6 +192,7 @@ def main():
             mac_address=dict(type='str'),
             hostname=dict(type='str'),
             security_groups=dict(type='list', elements='str'),
+            port_security=dict(type='bool'),
             hypervisors=dict(type='list', elements='str'),
         ),
         supports_check_mode=True,

@@ -341,3 +341,26 @@ def test_console_watch_sees_output_with_nothing_else_on_the_connection(hvs, net)
         assert found, last
     finally:
         conn.close()
+
+
+def test_interface_without_port_security_has_no_filter(hvs, net):
+    hv = hvs[1]
+    bad = server_args(hvs, 'nosec', hypervisor=hv['name'], power_state='stopped',
+                      networks=[{'network': NET, 'port_security': False, 'security_groups': ['default']}])
+    empty = inventory(hvs)
+    refused = run_module('server', bad)
+    assert refused['failed'] and 'security groups need port_security' in refused['msg'], refused
+    assert inventory(hvs) == empty
+
+    args = dict(bad, networks=[{'network': NET, 'port_security': False}])
+    created = run_module('server', args)
+    assert created['changed'] and not created['failed'], created
+    xml = domain_xml(hv, PREFIX + 'nosec')
+    assert '<interface type="network">' in xml.replace("'", '"') and 'filterref' not in xml
+    after = inventory(hvs)[hv['name']]
+    assert after['reservations'] == 1 and after['filters'] == [], after
+    assert unchanged(run_module('server', args))
+    secured = run_module('server', server_args(hvs, 'sec', hypervisor=hv['name'], power_state='stopped'))
+    assert not secured['failed'], secured
+    assert 'filterref' in domain_xml(hv, PREFIX + 'sec')
+    assert inventory(hvs)[hv['name']]['filters'] == ['kvmcloud-port-%ssec-eth0' % PREFIX]

@@ -8,6 +8,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils import ipam
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.cloud import CloudDefinition
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import ValidationError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.networks import desired_from_params, network_xml
+from ansible_collections.kvmcloud.cloud.plugins.module_utils import ports
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.ports import (
     NetworkView, hosts_of, plan_record, records_of, validate_name, with_records)
 
@@ -150,6 +151,35 @@ def test_exhausted_pools_and_quota():
         plan_record(cloud(quota=2), view(records=recs[:2]), params(name='p9'))
     # An existing port is not counted against its own quota.
     assert plan_record(cloud(quota=2), view(records=recs[:2]), params(name='p1'))['ip'] == '10.20.0.11'
+
+
+def test_port_without_port_security_has_no_groups_and_no_filter():
+    planned = plan_record(cloud(), view(), params(port_security=False))
+    assert planned['port_security'] is False and planned['security_groups'] == []
+    assert ports.filter_name(planned) is None
+    assert ports.desired_port_filters([planned], {}) == {}
+    kept = plan_record(cloud(), view(records=[planned]), params())
+    assert kept['port_security'] is False, 'not given: unchanged'
+    with pytest.raises(ValidationError, match='security groups need port_security'):
+        plan_record(cloud(), view(), params(port_security=False, security_groups=['default']))
+    secured = plan_record(cloud(), view(), params())
+    assert secured['port_security'] is True and secured['security_groups'] == ['default']
+    assert ports.filter_name(secured) == 'kvmcloud-port-p1'
+    # Records written before the option existed are filtered.
+    old = record('p0', '10.20.0.10', '02:00:00:00:00:01')
+    assert ports.secured(old) and list(ports.desired_port_filters([old], {'default': []})) == ['kvmcloud-port-p0']
+
+
+def test_live_host_changes_and_connections():
+    one = record('p1', '10.20.0.11', '02:00:00:00:00:01')
+    two = record('p2', '10.20.0.12', '02:00:00:00:00:02')
+    live = with_records(network_xml(NET, facts()), {'p1': one})
+    changes = ports._live_changes(live, {'p1': one}, {'p2': two})
+    assert [(c, h['mac']) for c, h in changes] == [(ports._UPDATE_DELETE, '02:00:00:00:00:01'),
+                                                   (ports._UPDATE_ADD_LAST, '02:00:00:00:00:02')]
+    assert ports._live_changes(live, {'p1': one}, {'p1': one}) == []
+    assert ports._connections(live) == 0
+    assert ports._connections(live.replace('<network', "<network connections='3'", 1)) == 3
 
 
 @pytest.mark.parametrize('name', ['', 'a b', '-x', 'x' * 64, 'a/b'])

@@ -27,7 +27,8 @@ def params(**extra):
 def test_spec_from_params_fills_flavor_ports_and_defaults():
     spec = servers.spec_from_params(CLOUD, params(tags=['b', 'a', 'b'], key_name='admin'))
     assert spec['flavor'] == {'name': 'm1.tiny', 'vcpus': 1, 'ram': 128, 'disk': 1}
-    assert spec['networks'] == [{'network': 'private', 'fixed_ip': None, 'security_groups': None, 'port': 'web1-eth0'}]
+    assert spec['networks'] == [{'network': 'private', 'fixed_ip': None, 'security_groups': None, 'port_security': None,
+                                 'port': 'web1-eth0'}]
     assert spec['tags'] == ['a', 'b'] and spec['power_state'] == 'running' and spec['server_group'] is None
 
 

@@ -21,11 +21,12 @@ export ANSIBLE_GALAXY_DISABLE_GPG_VERIFY := 1
 # Debian packages the controller needs to build libvirt-python into the virtual environment.
 CONTROLLER_DEBS := gcc pkg-config libvirt-dev git shellcheck
 
-.PHONY: help cloud test venv hypervisor image unit integration sanity lint molecule build clean
+.PHONY: help cloud test venv hypervisor image unit integration sanity lint molecule build clean bench
 
 help:
 	@echo "make cloud  - install, set this machine up as a hypervisor and bring the cloud up"
 	@echo "make test   - install, then run lint, sanity, unit, Molecule and integration tests"
+	@echo "make bench  - after make cloud: the fleet benchmark (docs/performance.md)"
 
 cloud: venv
 	ansible-playbook playbooks/site.yml
@@ -65,6 +66,12 @@ lint: venv
 
 molecule: venv
 	molecule test --all
+
+# The fleet benchmark against community.libvirt and libvirt-python (docs/performance.md), on this
+# machine's hypervisor as make cloud sets it up. BENCH_ARGS="--sizes 10 --runs 1" for a quick look.
+BENCH_ARGS ?=
+bench: venv image
+	python bench/run.py $(BENCH_ARGS)
 
 build: venv
 	mkdir -p build && ansible-galaxy collection build --force --output-path build .

@@ -1,0 +1,456 @@
+"""``make bench``: the same fleet brought up three ways on this machine, timed side by side.
+
+Contenders, each on the local hypervisor (qemu:///system) with the tiny image, one isolated
+network and fixed addresses:
+
+* ``kvmcloud``: bench/kvmcloud/fleet.yml (image -> network -> one server_fleet call): cold,
+  a no-op re-run, then the same run in check mode.
+* ``community.libvirt``: bench/community_libvirt/fleet.yml, what its users write (qemu-img
+  overlays through ``command``, ``virt`` define from a template, ``virt`` running, in loops),
+  with the ``ansible`` package from PyPI in its own virtual environment: cold, then a re-run.
+* ``floor``: bench/floor.py, libvirt-python doing the same work sequentially in one process.
+
+For every fleet size and run: wall time, the ``changed`` count of re-runs, the peak resident
+memory of the controller's process tree, and the time until every guest printed its
+``kvmcloud-ready`` line on the serial console. Between contenders everything they made is
+removed (not timed) and checked gone. Figures are medians of the runs with min and max; the
+raw figures go to bench/results/ as JSON, the table and the four targets to the terminal.
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import libvirt
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / 'bench'
+PEER = BENCH / 'community_libvirt'
+VENV_BIN = Path(sys.executable).parent
+URI = 'qemu:///system'
+
+PREFIX = 'kcb-'
+NETWORK = {'name': 'kcb-net', 'bridge': 'kcbr0', 'address': '10.251.0.1', 'netmask': '255.255.255.0',
+           'dhcp_start': '10.251.0.10', 'dhcp_end': '10.251.0.250'}
+MAX_SERVERS = 240
+RAM_MB = 96
+IMAGE = 'kcb-tiny'
+VOLUMES_POOL = 'kvmcloud-volumes'
+IMAGES_POOL = 'kvmcloud-images'
+OVERLAY_DIR = Path('/var/lib/kvmcloud-bench/overlays')
+CONSOLE_DIR = Path('/var/log/libvirt/qemu')
+READY_TIMEOUT = 900
+CONTENDERS = ('kvmcloud', 'community.libvirt', 'floor')
+
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+
+# --- what every contender is given -------------------------------------------------------------
+
+def fleet(n):
+    return [{'name': '%s%03d' % (PREFIX, i), 'mac': '52:54:00:fb:%02x:%02x' % (i // 256, i % 256),
+             'ip': '10.251.0.%d' % (9 + i)} for i in range(1, n + 1)]
+
+
+def params(n, base_image, virt_type):
+    return {'servers': fleet(n), 'base_image': base_image, 'overlay_dir': str(OVERLAY_DIR),
+            'virt_type': virt_type, 'ram_mb': RAM_MB, 'vcpus': 1, 'disk_gb': 1, 'console_dir': str(CONSOLE_DIR),
+            'network': NETWORK, 'pool': VOLUMES_POOL, 'volume_prefix': ''}
+
+
+def kvmcloud_vars(n, image_file, force_image=False):
+    cloud = {
+        # Room for a hundred 96 MiB guests on a small host: the guests are idle tiny ones.
+        'hypervisors': [{'name': 'localhost', 'uri': URI, 'cpu_allocation_ratio': 128.0,
+                         'ram_allocation_ratio': 8.0}],
+        'flavors': [{'name': 'bench.tiny', 'vcpus': 1, 'ram': RAM_MB, 'disk': 1}],
+        'projects': [{'name': 'bench', 'quotas': {'instances': -1, 'cores': -1, 'ram': -1, 'ports': -1}}],
+    }
+    return {
+        'bench_cloud': cloud,
+        'bench_project': 'bench',
+        'bench_images': [{'name': IMAGE, 'filename': str(image_file), 'min_ram': RAM_MB, 'force': force_image}],
+        'bench_networks': [{'name': NETWORK['name'], 'mode': 'isolated', 'bridge': NETWORK['bridge'],
+                            'subnet': {'cidr': '10.251.0.0/24', 'gateway': NETWORK['address'],
+                                       'allocation_pools': [{'start': NETWORK['dhcp_start'],
+                                                             'end': NETWORK['dhcp_end']}]}}],
+        # Neither community.libvirt's play nor the floor filters traffic: for the same work the
+        # ports go without port security (anti-spoofing and security groups, see docs/performance.md).
+        'bench_servers': [{'name': s['name'], 'flavor': 'bench.tiny', 'image': IMAGE,
+                           'networks': [{'network': NETWORK['name'], 'fixed_ip': s['ip'], 'port_security': False}]}
+                          for s in fleet(n)],
+    }
+
+
+# --- running a contender and measuring it -----------------------------------------------------
+
+def _children():
+    """``{ppid: [pid]}`` of every process now."""
+    out = {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                with open('/proc/%s/stat' % entry, encoding='ascii', errors='replace') as stat:
+                    fields = stat.read().rsplit(')', 1)[1].split()
+            except OSError:
+                continue
+            out.setdefault(int(fields[1]), []).append(int(entry))
+    return out
+
+
+def tree_rss(pid):
+    """Resident memory (bytes) of ``pid`` and all its descendants."""
+    children, total, todo = _children(), 0, [pid]
+    page = os.sysconf('SC_PAGE_SIZE')
+    while todo:
+        current = todo.pop()
+        todo.extend(children.get(current, []))
+        try:
+            with open('/proc/%d/statm' % current, encoding='ascii') as statm:
+                total += int(statm.read().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def timed(cmd, env, cwd=ROOT):
+    """Run ``cmd``: ``(wall seconds, peak RSS of its process tree in MiB, output)``; a failure
+    is fatal, with the output."""
+    peak = [0]
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.1):
+            peak[0] = max(peak[0], tree_rss(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output = proc.communicate()[0]
+    wall = time.monotonic() - started
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise RuntimeError('%s failed (exit %s):\n%s' % (' '.join(map(str, cmd)), proc.returncode, output[-6000:]))
+    return wall, peak[0] / 2 ** 20, output
+
+
+def changed_count(output):
+    counts = [int(m) for m in re.findall(r'^\S+\s+:\s+ok=\d+\s+changed=(\d+)', output, re.MULTILINE)]
+    if not counts:
+        raise RuntimeError('no PLAY RECAP in the output:\n%s' % output[-3000:])
+    return sum(counts)
+
+
+def wait_ready(names, started):
+    """Seconds from ``started`` until every server's console shows a kvmcloud-ready line."""
+    pending = set(names)
+    while pending:
+        for name in sorted(pending):
+            try:
+                text = (CONSOLE_DIR / ('%s.console.log' % name)).read_text(errors='replace')
+            except FileNotFoundError:
+                continue
+            if re.search(r'^kvmcloud-ready \S+', text.replace('\r', ''), re.MULTILINE):
+                pending.discard(name)
+        if not pending:
+            break
+        if time.monotonic() - started > READY_TIMEOUT:
+            raise RuntimeError('no kvmcloud-ready within %ss on: %s' % (READY_TIMEOUT, ', '.join(sorted(pending))))
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def ansible_env(kind):
+    env = {k: v for k, v in os.environ.items() if not k.startswith('ANSIBLE_')}
+    if kind == 'kvmcloud':
+        env['PATH'] = '%s:%s' % (VENV_BIN, env.get('PATH', ''))
+        env['ANSIBLE_CONFIG'] = str(ROOT / 'ansible.cfg')
+        env['ANSIBLE_COLLECTIONS_PATH'] = str(ROOT / 'collections')
+    else:
+        env['PATH'] = '%s:%s' % (PEER / '.venv' / 'bin', env.get('PATH', ''))
+        env['ANSIBLE_CONFIG'] = str(PEER / 'ansible.cfg')
+    return env
+
+
+def run_kvmcloud(n, files):
+    cmd = [str(VENV_BIN / 'ansible-playbook'), '-i', 'localhost,', str(BENCH / 'kvmcloud' / 'fleet.yml'),
+           '-e', '@%s' % files['kvmcloud']]
+    env = ansible_env('kvmcloud')
+    names = [s['name'] for s in fleet(n)]
+    started = time.monotonic()
+    cold, cold_rss, _out = timed(cmd, env)
+    ready = wait_ready(names, started)
+    noop, noop_rss, out = timed(cmd, env)
+    noop_changed = changed_count(out)
+    check, check_rss, out = timed(cmd + ['--check'], env)
+    return {'cold_s': cold, 'ready_s': ready, 'rerun_s': noop, 'rerun_changed': noop_changed, 'check_s': check,
+            'check_changed': changed_count(out), 'rss_mib': max(cold_rss, noop_rss, check_rss)}
+
+
+def run_peer(n, files):
+    cmd = [str(PEER / '.venv' / 'bin' / 'ansible-playbook'), '-i', 'localhost,', '-c', 'local',
+           str(PEER / 'fleet.yml'), '-e', '@%s' % files['params']]
+    env = ansible_env('peer')
+    started = time.monotonic()
+    cold, cold_rss, _out = timed(cmd, env, cwd=PEER)
+    ready = wait_ready([s['name'] for s in fleet(n)], started)
+    rerun, rerun_rss, out = timed(cmd, env, cwd=PEER)
+    return {'cold_s': cold, 'ready_s': ready, 'rerun_s': rerun, 'rerun_changed': changed_count(out),
+            'rss_mib': max(cold_rss, rerun_rss)}
+
+
+def run_floor(n, files):
+    started = time.monotonic()
+    cold, rss, _out = timed([sys.executable, str(BENCH / 'floor.py'), files['params']], dict(os.environ))
+    ready = wait_ready([s['name'] for s in fleet(n)], started)
+    return {'cold_s': cold, 'ready_s': ready, 'rss_mib': rss}
+
+
+RUNNERS = {'kvmcloud': run_kvmcloud, 'community.libvirt': run_peer, 'floor': run_floor}
+
+
+# --- set-up and tear-down ----------------------------------------------------------------------
+
+def teardown(keep_filters):
+    """Remove every domain, volume, filter, network, overlay and console log of the benchmark,
+    then check that nothing is left."""
+    conn = libvirt.open(URI)
+    try:
+        for dom in conn.listAllDomains():
+            if dom.name().startswith(PREFIX):
+                if dom.isActive():
+                    dom.destroy()
+                dom.undefine()
+        for nwfilter in conn.listAllNWFilters():
+            name = nwfilter.name()
+            if PREFIX in name or (name.startswith('kvmcloud-') and name not in keep_filters):
+                nwfilter.undefine()
+        net = _lookup(conn.networkLookupByName, NETWORK['name'])
+        if net is not None:
+            if net.isActive():
+                net.destroy()
+            net.undefine()
+        pool = conn.storagePoolLookupByName(VOLUMES_POOL)
+        pool.refresh()
+        for vol in pool.listAllVolumes():
+            if PREFIX in vol.name():
+                vol.delete()
+        shutil.rmtree(OVERLAY_DIR, ignore_errors=True)
+        for log in CONSOLE_DIR.glob(PREFIX + '*.log'):
+            log.unlink()
+        pool.refresh()
+        left = ([d.name() for d in conn.listAllDomains() if d.name().startswith(PREFIX)]
+                + [v.name() for v in pool.listAllVolumes() if PREFIX in v.name()]
+                + [f.name() for f in conn.listAllNWFilters() if PREFIX in f.name()]
+                + [n.name() for n in conn.listAllNetworks() if n.name() == NETWORK['name']])
+        if left:
+            raise RuntimeError('tear-down left: %s' % ', '.join(left))
+    finally:
+        conn.close()
+
+
+def _lookup(func, name):
+    try:
+        return func(name)
+    except libvirt.libvirtError:
+        return None
+
+
+def image_play(extra_vars, state):
+    """Register (a new build replaces it) or remove the benchmark's image."""
+    subprocess.run([str(VENV_BIN / 'ansible-playbook'), '-i', 'localhost,', str(BENCH / 'kvmcloud' / 'fleet.yml'),
+                    '--tags', 'image', '-e', '@%s' % extra_vars, '-e', 'image_service_state=%s' % state],
+                   check=True, env=ansible_env('kvmcloud'), cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
+def setup(image_file, workdir, peer):
+    """The peer's virtual environment, the image registered with kvmcloud (its base volume is
+    what every contender's overlays sit on) and the hypervisor's virt type."""
+    if peer:
+        subprocess.run(['bash', str(PEER / 'setup.sh')], check=True)
+    conn = libvirt.open(URI)
+    try:
+        keep = {f.name() for f in conn.listAllNWFilters()}
+        record = conn.storagePoolLookupByName(IMAGES_POOL).storageVolLookupByName('kvmcloud-hypervisor.json')
+        virt_type = json.loads(Path(record.path()).read_text()).get('virt_type') or 'qemu'
+    finally:
+        conn.close()
+    teardown(keep)
+    image_vars = workdir / 'image.json'
+    image_vars.write_text(json.dumps(kvmcloud_vars(0, image_file, force_image=True)))
+    image_play(image_vars, 'present')
+    digest = hashlib.sha256(image_file.read_bytes()).hexdigest()
+    conn = libvirt.open(URI)
+    try:
+        base = conn.storagePoolLookupByName(IMAGES_POOL).storageVolLookupByName('sha256-%s.qcow2' % digest).path()
+    finally:
+        conn.close()
+    return keep, base, virt_type
+
+
+# --- figures, table and targets ----------------------------------------------------------------
+
+def stats(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {'median': statistics.median(values), 'min': min(values), 'max': max(values), 'runs': len(values)}
+
+
+def summarize(raw):
+    out = {}
+    for n, per in raw.items():
+        out[n] = {}
+        for contender, runs in per.items():
+            keys = sorted({k for r in runs for k in r})
+            out[n][contender] = {k: stats([r.get(k) for r in runs]) for k in keys}
+    return out
+
+
+def _fmt(fig, unit=''):
+    if fig is None:
+        return '-'
+    if fig['min'] == fig['max']:
+        return '%g%s' % (round(fig['median'], 2), unit)
+    return '%.2f%s (%.2f-%.2f)' % (fig['median'], unit, fig['min'], fig['max'])
+
+
+ROWS = [('cold bring-up', 'cold_s', 's'), ('guests ready', 'ready_s', 's'), ('re-run (no-op)', 'rerun_s', 's'),
+        ('re-run changed', 'rerun_changed', ''), ('check mode', 'check_s', 's'),
+        ('peak controller RSS', 'rss_mib', ' MiB')]
+
+
+def table(summary):
+    lines = []
+    head = '%-5s %-20s' % ('N', 'figure') + ''.join('%-28s' % c for c in CONTENDERS)
+    lines += [head, '-' * len(head)]
+    for n in sorted(summary, key=int):
+        for label, key, unit in ROWS:
+            cells = [_fmt((summary[n].get(c) or {}).get(key), unit) for c in CONTENDERS]
+            lines.append('%-5s %-20s' % (n, label) + ''.join('%-28s' % c for c in cells))
+        lines.append('')
+    lines.append('Median of the runs, (min-max). community.libvirt\'s virt define reports a change on every run, '
+                 'so its re-run changed count is never 0. Only kvmcloud has a check mode that plans without writing.')
+    return '\n'.join(lines)
+
+
+def _median(summary, n, contender, key):
+    fig = (summary.get(str(n), {}).get(contender) or {}).get(key)
+    return fig['median'] if fig else None
+
+
+def targets(summary):
+    """``[(passed or None when not measured, line)]`` for the four targets."""
+    out = []
+    ours, theirs = _median(summary, 30, 'kvmcloud', 'rerun_s'), _median(summary, 30, 'community.libvirt', 'rerun_s')
+    changed = _median(summary, 30, 'kvmcloud', 'rerun_changed')
+    peer_changed = _median(summary, 30, 'community.libvirt', 'rerun_changed')
+    if ours and theirs:
+        ratio = ours / theirs
+        out.append((ratio <= 0.10 and changed == 0,
+                    'no-op re-run, 30 servers: kvmcloud %.2fs = %.3f x community.libvirt %.2fs (target <= 0.10), '
+                    'changed=%d (community.libvirt changed=%d)' % (ours, ratio, theirs, changed, peer_changed)))
+    else:
+        out.append((None, 'no-op re-run, 30 servers vs community.libvirt: needs N=30'))
+    small, big = _median(summary, 10, 'kvmcloud', 'rerun_s'), _median(summary, 100, 'kvmcloud', 'rerun_s')
+    if small and big:
+        out.append((big / small <= 1.5, 'no-op re-run, 100 vs 10 servers: %.2fs / %.2fs = %.2f x (target <= 1.5)'
+                    % (big, small, big / small)))
+    else:
+        out.append((None, 'no-op re-run, 100 vs 10 servers: needs N=10 and N=100'))
+    cold, floor = _median(summary, 30, 'kvmcloud', 'cold_s'), _median(summary, 30, 'floor', 'cold_s')
+    if cold and floor:
+        out.append((cold / floor <= 1.0, 'cold bring-up, 30 servers: kvmcloud %.2fs = %.2f x the libvirt-python floor '
+                    '%.2fs (target <= 1.0)' % (cold, cold / floor, floor)))
+    else:
+        out.append((None, 'cold bring-up, 30 servers vs the floor: needs N=30'))
+    check = _median(summary, 30, 'kvmcloud', 'check_s')
+    if check and ours:
+        out.append((check <= ours, 'check mode, 30 servers: %.2fs vs no-op re-run %.2fs (target: check <= no-op)'
+                    % (check, ours)))
+    else:
+        out.append((None, 'check mode vs no-op re-run, 30 servers: needs N=30'))
+    return out
+
+
+def machine():
+    conn = libvirt.open(URI)
+    try:
+        info = {'libvirt': conn.getLibVersion(), 'qemu': conn.getVersion(), 'cpus': conn.getInfo()[2]}
+    finally:
+        conn.close()
+    commit = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=ROOT, capture_output=True, text=True, check=False)
+    info.update(commit=commit.stdout.strip(), kernel=os.uname().release,
+                memory_mib=os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 2 ** 20)
+    return info
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0])
+    parser.add_argument('--sizes', default='10,30,100', help='fleet sizes, comma-separated (default: 10,30,100)')
+    parser.add_argument('--runs', type=int, default=3, help='runs per size and contender (default: 3)')
+    parser.add_argument('--image', type=Path, default=ROOT / 'build' / 'images' / 'kvmcloud-tiny.qcow2',
+                        help='the tiny guest image (make image builds it)')
+    parser.add_argument('--contenders', default=','.join(CONTENDERS),
+                        help='which contenders to run (default: all three)')
+    parser.add_argument('--results', type=Path, default=BENCH / 'results', help='where the JSON goes')
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(',')]
+    contenders = [c for c in CONTENDERS if c in args.contenders.split(',')]
+    if any(n < 1 or n > MAX_SERVERS for n in sizes) or args.runs < 1:
+        parser.error('sizes must be 1..%d and runs at least 1' % MAX_SERVERS)
+    if not args.image.is_file():
+        parser.error('no image at %s: run make image first' % args.image)
+    args.results.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
+    workdir = args.results / ('.work-' + stamp)
+    workdir.mkdir()
+    keep, base, virt_type = setup(args.image.resolve(), workdir, 'community.libvirt' in contenders)
+    raw = {}
+    try:
+        for n in sizes:
+            files = {'params': workdir / ('params-%d.json' % n), 'kvmcloud': workdir / ('kvmcloud-%d.json' % n)}
+            files['params'].write_text(json.dumps(params(n, base, virt_type)))
+            files['kvmcloud'].write_text(json.dumps(kvmcloud_vars(n, args.image.resolve())))
+            raw[str(n)] = {c: [] for c in contenders}
+            for run in range(args.runs):
+                for contender in contenders:
+                    print('N=%d run %d/%d: %s' % (n, run + 1, args.runs, contender), flush=True)
+                    try:
+                        figures = RUNNERS[contender](n, files)
+                    finally:
+                        teardown(keep)
+                    print('   ' + ', '.join('%s=%s' % (k, round(v, 2)) for k, v in sorted(figures.items())), flush=True)
+                    raw[str(n)][contender].append(figures)
+    finally:
+        image_play(workdir / 'image.json', 'absent')
+        shutil.rmtree(workdir, ignore_errors=True)
+    summary = summarize(raw)
+    verdicts = targets(summary)
+    result = {'date': stamp, 'machine': machine(), 'sizes': sizes, 'runs': args.runs, 'raw': raw,
+              'summary': summary, 'targets': [{'passed': ok, 'line': line} for ok, line in verdicts]}
+    path = args.results / ('bench-%s.json' % stamp)
+    path.write_text(json.dumps(result, indent=1, sort_keys=True) + '\n')
+    print()
+    print(table(summary))
+    print()
+    for ok, line in verdicts:
+        print('%s %s' % ({True: 'PASS', False: 'FAIL', None: 'SKIP'}[ok], line))
+    print('\nraw figures: %s' % path)
+    return 1 if any(ok is False for ok, _line in verdicts) else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

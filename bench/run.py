@@ -341,8 +341,10 @@ def table(summary):
             cells = [_fmt((summary[n].get(c) or {}).get(key), unit) for c in CONTENDERS]
             lines.append('%-5s %-20s' % (n, label) + ''.join('%-28s' % c for c in cells))
         lines.append('')
-    lines.append('Median of the runs, (min-max). community.libvirt\'s virt define reports a change on every run, '
-                 'so its re-run changed count is never 0. Only kvmcloud has a check mode that plans without writing.')
+    lines.append('Median of the runs, (min-max). "re-run changed" is the PLAY RECAP count: community.libvirt\'s '
+                 'virt define calls defineXML on every run and reports ok only when libvirt\'s XML comes back the '
+                 'same. The check-mode row is kvmcloud\'s alone: the floor has none, and community.libvirt\'s '
+                 'play does not support one (qemu-img runs through command).')
     return '\n'.join(lines)
 
 

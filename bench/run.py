@@ -421,6 +421,7 @@ def main(argv=None):
     workdir.mkdir()
     keep, base, virt_type = setup(args.image.resolve(), workdir, 'community.libvirt' in contenders)
     raw = {}
+    error = None
     try:
         for n in sizes:
             files = {'params': workdir / ('params-%d.json' % n), 'kvmcloud': workdir / ('kvmcloud-%d.json' % n)}
@@ -436,13 +437,18 @@ def main(argv=None):
                         teardown(keep)
                     print('   ' + ', '.join('%s=%s' % (k, round(v, 2)) for k, v in sorted(figures.items())), flush=True)
                     raw[str(n)][contender].append(figures)
+    except (RuntimeError, subprocess.SubprocessError, libvirt.libvirtError) as err:
+        # The runs so far are kept: the JSON says where it stopped and why.
+        error = str(err)
+        print(error, file=sys.stderr)
     finally:
         image_play(workdir / 'image.json', 'absent')
         shutil.rmtree(workdir, ignore_errors=True)
     summary = summarize(raw)
     verdicts = targets(summary)
     result = {'date': stamp, 'machine': machine(), 'sizes': sizes, 'runs': args.runs, 'raw': raw,
-              'summary': summary, 'targets': [{'passed': ok, 'line': line} for ok, line in verdicts]}
+              'summary': summary, 'targets': [{'passed': ok, 'line': line} for ok, line in verdicts],
+              'error': error}
     path = args.results / ('bench-%s.json' % stamp)
     path.write_text(json.dumps(result, indent=1, sort_keys=True) + '\n')
     print()
@@ -451,6 +457,9 @@ def main(argv=None):
     for ok, line in verdicts:
         print('%s %s' % ({True: 'PASS', False: 'FAIL', None: 'SKIP'}[ok], line))
     print('\nraw figures: %s' % path)
+    if error:
+        print('\nINCOMPLETE: a run failed (above); the figures are those of the runs before it.')
+        return 2
     return 1 if any(ok is False for ok, _line in verdicts) else 0
 
 

@@ -36,6 +36,7 @@ def test_bench_smoke_run(tmp_path, tiny_image_file):
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
     [path] = list(tmp_path.glob('bench-*.json'))
     result = json.loads(path.read_text())
+    assert result['error'] is None, result['error']
     runs = result['raw']['2']
     assert sorted(runs) == ['community.libvirt', 'floor', 'kvmcloud']
 

@@ -171,13 +171,15 @@ def write_records(net, hypervisor, records):
         return
     try:
         live = call('XMLDesc', name, net.XMLDesc, 0, hypervisor=hypervisor)
-        if len(_live_changes(live, records_of(before), records)) >= RESTART_AT and not _connections(live):
+        changes = _live_changes(live, records_of(before), records)
+        if len(changes) >= RESTART_AT and not _connections(live):
             # Nothing is plugged in: starting the network again from its new config applies
             # every entry at once, where each update restarts dnsmasq.
             call('stop network', name, net.destroy, hypervisor=hypervisor)
             call('start network', name, net.create, hypervisor=hypervisor)
             return
-        _update_live_hosts(net, hypervisor, live, records_of(before), records)
+        for command, host in changes:
+            _net_update(net, hypervisor, command, host)
     except KvmcloudError:
         # The persistent config goes back to what it was: nothing half-written.
         call('define', name, conn.networkDefineXML, before, hypervisor=hypervisor)
@@ -202,11 +204,6 @@ def _live_changes(live_xml, old_records, records):
 def _connections(live_xml):
     """How many interfaces are plugged into the running network."""
     return int(xmlutil.parse(live_xml).get('connections') or 0)
-
-
-def _update_live_hosts(net, hypervisor, live_xml, old_records, records):
-    for command, host in _live_changes(live_xml, old_records, records):
-        _net_update(net, hypervisor, command, host)
 
 
 def _net_update(net, hypervisor, command, host):

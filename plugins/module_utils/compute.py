@@ -6,7 +6,7 @@
 One bulk read per hypervisor (its servers, capacity, virt type), then one plan for the whole
 list: quotas checked for every project before anything is created, placement of every new
 server (each consuming capacity before the next), addresses for every new port planned together
-so two ports never get the same one. Then creation runs in parallel across hypervisors and, a few servers at a time, within each. The
+so two ports never get the same one. Then creation runs in parallel across hypervisors. The
 ``server`` module is this engine with a list of one.
 
 A server whose creation fails midway is rolled back: its domain, seed, root overlay and ports go
@@ -18,10 +18,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import math
-import threading
 import time
 import uuid as uuidlib
-from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils import (
     images, placement, ports, quotas, seeds, servers, streams, volumes, xmlutil)
@@ -38,12 +36,6 @@ GIB = servers.GIB
 _DOMAIN_XML_INACTIVE = 2
 _AFFECT_LIVE, _AFFECT_CONFIG = 1, 2
 _START_PAUSED = 1
-
-# New servers created at once on one hypervisor. 1 (one after the other) until creations get
-# a connection each: with four threads sharing one connection, libvirtd 9.0 throttled the
-# client ("max requests limit 5") and once, in thirty benchmark bring-ups, the connection
-# was closed under a creation.
-CREATE_THREADS = 1
 
 # How a changed field of an existing server applies.
 MODES = {'vcpus': CONFIG, 'ram': CONFIG, 'flavor': LIVE, 'disk': LIVE, 'image': REBUILD, 'seed_hash': CONFIG,
@@ -337,29 +329,20 @@ class Engine:
         hypervisors = [self.cm.cloud.hypervisor(name) for name in sorted(by_hv)]
         created = set()
 
-        lock = threading.Lock()
-
-        def create(hv, conn, planned):
-            self._create(hv, conn, planned)
-            with lock:
-                created.add(planned.name)
-
         def run(hv, conn):
-            for planned in by_hv[hv.name]:
+            # Deletions and updates first, then creations one after the other: four threads
+            # sharing one connection made libvirtd 9.0 throttle the client ("max requests
+            # limit 5") and once lost the connection; parallel creation on one hypervisor
+            # needs a connection per thread.
+            ordered = sorted(by_hv[hv.name], key=lambda p: p.action == 'create')
+            for planned in ordered:
                 if planned.action == 'delete':
                     self._delete(hv, conn, planned)
                 elif planned.action == 'update':
                     self._update(hv, conn, planned)
-            new = [p for p in by_hv[hv.name] if p.action == 'create']
-            if len(new) <= 1 or CREATE_THREADS <= 1:
-                for planned in new:
-                    create(hv, conn, planned)
-                return True
-            with ThreadPoolExecutor(max_workers=min(len(new), CREATE_THREADS)) as pool:
-                futures = [pool.submit(create, hv, conn, planned) for planned in new]
-            errors = [f.exception() for f in futures if f.exception() is not None]
-            if errors:
-                raise errors[0]
+                else:
+                    self._create(hv, conn, planned)
+                    created.add(planned.name)
             return True
 
         failures = [(hv, err) for hv, _ok, err in self.cm.connections.map(run, hypervisors) if err is not None]

@@ -6,7 +6,8 @@
 One bulk read per hypervisor (its servers, capacity, virt type), then one plan for the whole
 list: quotas checked for every project before anything is created, placement of every new
 server (each consuming capacity before the next), addresses for every new port planned together
-so two ports never get the same one. Then creation runs in parallel across hypervisors. The
+so two ports never get the same one. Then creation runs in parallel across hypervisors and, a
+few servers at a time with a connection each, within each one. The
 ``server`` module is this engine with a list of one.
 
 A server whose creation fails midway is rolled back: its domain, seed, root overlay and ports go
@@ -18,8 +19,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import math
+import threading
 import time
 import uuid as uuidlib
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils import (
     images, placement, ports, quotas, seeds, servers, streams, volumes, xmlutil)
@@ -36,6 +39,12 @@ GIB = servers.GIB
 _DOMAIN_XML_INACTIVE = 2
 _AFFECT_LIVE, _AFFECT_CONFIG = 1, 2
 _START_PAUSED = 1
+
+# New servers created at once on one hypervisor, each thread with its own connection (libvirtd
+# serves one client's calls a few at a time). Guest start-up is what takes the time (the
+# firmware and kernel load while the host is busy with the guests already booting), so a few
+# at once keep a small host's cores busy without crowding libvirtd.
+CREATE_THREADS = 4
 
 # How a changed field of an existing server applies.
 MODES = {'vcpus': CONFIG, 'ram': CONFIG, 'flavor': LIVE, 'disk': LIVE, 'image': REBUILD, 'seed_hash': CONFIG,
@@ -329,20 +338,25 @@ class Engine:
         hypervisors = [self.cm.cloud.hypervisor(name) for name in sorted(by_hv)]
         created = set()
 
+        lock = threading.Lock()
+
+        def create(hv, conn, planned):
+            self._create(hv, conn, planned)
+            with lock:
+                created.add(planned.name)
+
         def run(hv, conn):
-            # Deletions and updates first, then creations one after the other: four threads
-            # sharing one connection made libvirtd 9.0 throttle the client ("max requests
-            # limit 5") and once lost the connection; parallel creation on one hypervisor
-            # needs a connection per thread.
-            ordered = sorted(by_hv[hv.name], key=lambda p: p.action == 'create')
-            for planned in ordered:
+            for planned in by_hv[hv.name]:
                 if planned.action == 'delete':
                     self._delete(hv, conn, planned)
                 elif planned.action == 'update':
                     self._update(hv, conn, planned)
-                else:
-                    self._create(hv, conn, planned)
-                    created.add(planned.name)
+            new = [p for p in by_hv[hv.name] if p.action == 'create']
+            if len(new) <= 1 or CREATE_THREADS <= 1:
+                for planned in new:
+                    create(hv, conn, planned)
+            else:
+                self._create_parallel(hv, new, create)
             return True
 
         failures = [(hv, err) for hv, _ok, err in self.cm.connections.map(run, hypervisors) if err is not None]
@@ -350,9 +364,41 @@ class Engine:
         gone += [r for p in todo if p.action == 'update' for r in p.removed_records]
         # A server whose creation failed, or was never reached after a failure, has no use for its ports.
         gone += [r for p in todo if p.action == 'create' and p.name not in created for r in p.port_records]
-        self._write_ports([], gone)
+        try:
+            self._write_ports([], gone)
+        except KvmcloudError as err:
+            if not failures:
+                raise
+            # The creation's error is the one to report; the ports left over are named with it.
+            error = failed_on('the servers', failures)
+            raise KvmcloudError('%s; then releasing their ports failed too: %s' % (error.msg, err.msg),
+                                **error.details)
         if failures:
             raise failed_on('the servers', failures)
+
+    def _create_parallel(self, hv, new, create):
+        """``create(hv, conn, planned)`` for each new server, a few at a time, each thread with a
+        connection of its own. After a failure no further creation starts; the first error is
+        raised once the ones under way have finished (or rolled back)."""
+        local = threading.local()
+        stop = threading.Event()
+
+        def one(planned):
+            if stop.is_set():
+                return
+            if getattr(local, 'conn', None) is None:
+                local.conn = self.cm.connections.open_extra(hv.name)
+            try:
+                create(hv, local.conn, planned)
+            except BaseException:
+                stop.set()
+                raise
+
+        with ThreadPoolExecutor(max_workers=min(len(new), CREATE_THREADS)) as pool:
+            futures = [pool.submit(one, planned) for planned in new]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]
 
     def _records_of(self, server):
         out = []

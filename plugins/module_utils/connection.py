@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: kvmcloud developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""libvirt connections: one per hypervisor per module run, opened lazily, closed at exit."""
+"""libvirt connections: one per hypervisor per module run, opened lazily, closed at exit; more
+for the threads that work on one hypervisor in parallel."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -50,6 +51,7 @@ class Connections:
         self._hypervisors = {hv.name: hv for hv in hypervisors}
         self._opener = opener or _open
         self._conns = {}
+        self._extra = []
         self._failures = {}
         self._locks = {name: threading.Lock() for name in self._hypervisors}
         _silence_libvirt_stderr()
@@ -66,6 +68,16 @@ class Connections:
                     self._failures[name] = HypervisorUnreachable(name, hv.uri, err.message)
                     raise self._failures[name]
             return self._conns[name]
+
+    def open_extra(self, name):
+        """A further connection to the hypervisor ``name``, for a thread of its own: libvirtd
+        serves a client's calls a few at a time ("max requests"), so threads that work on one
+        hypervisor at once each need their own. It is closed with the others."""
+        hv = self._hypervisors[name]
+        conn = self._opener(hv.uri)
+        with self._locks[name]:
+            self._extra.append(conn)
+        return conn
 
     def unreachable(self, name):
         """The reason a hypervisor could not be reached in this run, or None."""
@@ -92,12 +104,12 @@ class Connections:
             return list(pool.map(one, hypervisors))
 
     def close(self):
-        for name, conn in list(self._conns.items()):
+        for conn in self._extra + list(self._conns.values()):
             try:
                 conn.close()
             except Exception:  # closing is best effort: the process exits next
                 pass
-            del self._conns[name]
+        self._extra, self._conns = [], {}
 
 
 def _open(uri):

@@ -113,3 +113,63 @@ def test_drift_of_an_existing_server_splits_into_config_live_and_rebuild_changes
     assert changes['image'].mode == REBUILD and changes['tags'].mode == LIVE
     assert (changes['vcpus'].before, changes['vcpus'].after) == (1, 2)
     assert 'networks' not in changes and 'disk' not in changes and 'power_state' not in changes
+
+
+class _Conn:
+    """A stand-in connection that records which thread used it and whether it was closed."""
+
+    def __init__(self, uri):
+        self.uri, self.threads, self.closed = uri, set(), False
+
+    def close(self):
+        self.closed = True
+
+
+def _parallel_engine():
+    from ansible_collections.kvmcloud.cloud.plugins.module_utils.connection import Connections
+    opened = []
+
+    def opener(uri):
+        opened.append(_Conn(uri))
+        return opened[-1]
+
+    engine = compute.Engine.__new__(compute.Engine)
+    engine.cm = type('CM', (), {'connections': Connections(CLOUD.hypervisors, opener=opener)})()
+    return engine, CLOUD.hypervisors[0], opened
+
+
+def test_parallel_creation_gives_each_thread_a_connection_of_its_own():
+    import threading
+    import time
+    engine, hv, opened = _parallel_engine()
+    done = []
+
+    def create(_hv, conn, planned):
+        conn.threads.add(threading.current_thread().name)
+        time.sleep(0.02)
+        done.append(planned)
+
+    engine._create_parallel(hv, list(range(12)), create)
+    assert sorted(done) == list(range(12))
+    assert 1 < len(opened) <= compute.CREATE_THREADS
+    assert all(len(conn.threads) == 1 for conn in opened)
+    assert len({name for conn in opened for name in conn.threads}) == len(opened)
+    engine.cm.connections.close()
+    assert all(conn.closed for conn in opened)
+
+
+def test_parallel_creation_starts_nothing_after_a_failure_and_raises_the_first_error():
+    import time
+    engine, hv, _opened = _parallel_engine()
+    started = []
+
+    def create(_hv, _conn, planned):
+        started.append(planned)
+        time.sleep(0.05)
+        if planned == 1:
+            raise ValidationError('server %d: no room' % planned)
+
+    with pytest.raises(ValidationError, match='server 1: no room'):
+        engine._create_parallel(hv, list(range(40)), create)
+    # The ones under way when server 1 failed finished; none started afterwards.
+    assert len(started) <= 2 * compute.CREATE_THREADS

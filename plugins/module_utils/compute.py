@@ -167,6 +167,7 @@ class Engine:
         self.found, self.unreachable = survey(cm)
         self.servers = all_servers(self.found)
         self.views = {}
+        self.pool_volumes = {}
 
     # -- planning --
 
@@ -204,8 +205,21 @@ class Engine:
 
     def _root_gb(self, server):
         hv = self.cm.cloud.hypervisor(server['hypervisor'])
-        vol = root_volume(self.cm.connections.get(hv.name), hv, server['name'], server.get('boot_volume'))
-        return math.ceil(vol.info()[1] / GIB) if vol is not None else None
+        if server.get('boot_volume'):
+            vol = root_volume(self.cm.connections.get(hv.name), hv, server['name'], server['boot_volume'])
+        else:
+            vol = self._pool_volumes(hv).get(servers.root_volume_name(server['name']))
+        if vol is None:
+            return None
+        return math.ceil(call('info', vol.name(), vol.info, hypervisor=hv.name)[1] / GIB)
+
+    def _pool_volumes(self, hv):
+        """``{name: volume}`` of the hypervisor's volumes pool, listed once per run."""
+        if hv.name not in self.pool_volumes:
+            pool = volumes.volumes_pool(self.cm.connections.get(hv.name), hv)
+            self.pool_volumes[hv.name] = {vol.name(): vol for vol in call(
+                'list volumes', pool.name(), pool.listAllVolumes, 0, hypervisor=hv.name)}
+        return self.pool_volumes[hv.name]
 
     def _plan_interfaces(self, spec, server):
         """The port records an existing server should have, in interface order, and those of

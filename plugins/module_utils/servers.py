@@ -32,6 +32,8 @@ GIB = 1024 ** 3
 # libvirt's domain states (virDomainState) -> the collection's power states.
 _STATES = {1: 'running', 2: 'running', 3: 'paused', 4: 'running', 5: 'stopped', 6: 'stopped', 7: 'paused', 0: 'stopped'}
 _DOMAIN_XML_INACTIVE = 2
+_STATS_STATE = 1            # VIR_DOMAIN_STATS_STATE
+_LIST_TRANSIENT = 8         # VIR_CONNECT_LIST_DOMAINS_TRANSIENT
 
 # A server's name is its host name, its domain's name and part of its volumes' and ports' names.
 _NAME_RE = re.compile(r'^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$')
@@ -226,10 +228,14 @@ def power_state(dom, hypervisor):
     return _STATES.get(call('state', dom.name(), dom.state, hypervisor=hypervisor)[0], 'stopped')
 
 
-def server_facts(dom, hypervisor):
-    """A server read from its domain, or None for a domain the collection did not make."""
+def server_facts(dom, hypervisor, state=None, persistent=None):
+    """A server read from its domain, or None for a domain the collection did not make.
+    ``state`` (libvirt's state number) and ``persistent``, when the caller read them in bulk,
+    save a call each."""
     name = dom.name()
-    flags = _DOMAIN_XML_INACTIVE if dom.isPersistent() else 0
+    if persistent is None:
+        persistent = dom.isPersistent()
+    flags = _DOMAIN_XML_INACTIVE if persistent else 0
     desc = xmlutil.parse(call('XMLDesc', name, dom.XMLDesc, flags, hypervisor=hypervisor))
     meta = metadata_of(desc)
     if meta is None:
@@ -239,7 +245,7 @@ def server_facts(dom, hypervisor):
     facts = dict(meta)
     facts.update(
         name=name, uuid=xmlutil.text(desc, 'uuid'), hypervisor=hypervisor,
-        power_state=power_state(dom, hypervisor),
+        power_state=power_state(dom, hypervisor) if state is None else _STATES.get(state, 'stopped'),
         vcpus=int(xmlutil.text(desc, 'vcpu')), ram=ram,
         interfaces=[{'network': xmlutil.attr(i, 'source', 'network'), 'mac': xmlutil.attr(i, 'mac', 'address'),
                      'filter': xmlutil.attr(i, 'filterref', 'filter')}
@@ -252,10 +258,16 @@ def server_facts(dom, hypervisor):
 
 
 def read_servers(conn, hypervisor):
-    """Every server on a hypervisor (domains with the collection's metadata), by name."""
+    """Every server on a hypervisor (domains with the collection's metadata), by name: the
+    states of all domains and the transient ones in one call each, then one description per
+    domain."""
+    states = call('domain states', hypervisor, conn.getAllDomainStats, _STATS_STATE, hypervisor=hypervisor)
+    transient = {dom.name() for dom in call('list transient domains', hypervisor, conn.listAllDomains,
+                                            _LIST_TRANSIENT, hypervisor=hypervisor)}
     found = {}
-    for dom in call('list domains', hypervisor, conn.listAllDomains, 0, hypervisor=hypervisor):
-        facts = server_facts(dom, hypervisor)
+    for dom, stats in states:
+        facts = server_facts(dom, hypervisor, state=stats.get('state.state', 0),
+                             persistent=dom.name() not in transient)
         if facts is not None:
             found[facts['name']] = facts
     return found

@@ -102,6 +102,37 @@ def test_server_read_back_from_the_test_driver(test_conn):
         dom.undefine()
 
 
+def test_the_bulk_read_gives_what_reading_each_domain_gives(test_conn):
+    """States and transience come from one call each in read_servers; the facts are the same
+    as server_facts' one domain at a time, for running, paused, stopped and transient ones."""
+    xml = render()
+    made = []
+    try:
+        for name, state in (('web1', 'running'), ('web2', 'paused'), ('web3', 'stopped')):
+            made.append(test_conn.defineXML(xml.replace('<name>web1</name>', '<name>%s</name>' % name)
+                                            .replace('6f0c4a34-8a58-4d54-9d59-3a1d2a2d1e01',
+                                                     '6f0c4a34-8a58-4d54-9d59-3a1d2a2d1e0%d' % len(made))))
+            if state != 'stopped':
+                made[-1].create()
+            if state == 'paused':
+                made[-1].suspend()
+        transient = test_conn.createXML(xml.replace('<name>web1</name>', '<name>web4</name>')
+                                        .replace('6f0c4a34-8a58-4d54-9d59-3a1d2a2d1e01',
+                                                 '6f0c4a34-8a58-4d54-9d59-3a1d2a2d1e09'), 0)
+        found = servers.read_servers(test_conn, 'hv1')
+        assert {n: f['power_state'] for n, f in found.items()} == {
+            'web1': 'running', 'web2': 'paused', 'web3': 'stopped', 'web4': 'running'}
+        for dom in made + [transient]:
+            assert found[dom.name()] == servers.server_facts(dom, 'hv1')
+    finally:
+        for dom in test_conn.listAllDomains():
+            if dom.name().startswith('web'):
+                if dom.isActive():
+                    dom.destroy()
+                if dom.name() != 'web4':
+                    dom.undefine()
+
+
 def test_drift_of_an_existing_server_splits_into_config_live_and_rebuild_changes():
     spec = servers.spec_from_params(CLOUD, params(flavor=None, vcpus=2, ram=256, disk=1, tags=['x']))
     server = {'project': 'demo', 'flavor': {'name': 'm1.tiny'}, 'vcpus': 1, 'ram': 128, 'image': 'other',

@@ -11,6 +11,7 @@ import libvirt
 import pytest
 
 from ansible_run import run_module, unchanged
+from cloud_fixture import removing_prefixed
 
 pytestmark = pytest.mark.integration
 
@@ -25,36 +26,11 @@ def _connect(uri):
     return libvirt.open(uri)
 
 
-def _clean(uri):
-    conn = _connect(uri)
-    try:
-        for dom in conn.listAllDomains():
-            if dom.name().startswith('kvmcloud-test-port'):
-                if dom.isActive():
-                    dom.destroy()
-                dom.undefine()
-        for name in (NET, OTHER):
-            try:
-                net = conn.networkLookupByName(name)
-            except libvirt.libvirtError:
-                continue
-            if net.isActive():
-                net.destroy()
-            net.undefine()
-        for nwfilter in conn.listAllNWFilters():
-            if nwfilter.name().startswith('kvmcloud-port-kvmcloud-test'):
-                nwfilter.undefine()
-    finally:
-        conn.close()
-
-
 @pytest.fixture
 def hvs(test_hypervisors):
-    for hv in test_hypervisors:
-        _clean(hv['uri'])
-    yield test_hypervisors
-    for hv in test_hypervisors:
-        _clean(hv['uri'])
+    with removing_prefixed(test_hypervisors, 'kvmcloud-test-port', networks=[NET, OTHER],
+                           nwfilters=['kvmcloud-port-kvmcloud-test']):
+        yield test_hypervisors
 
 
 def cloud(hvs):

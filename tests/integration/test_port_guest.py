@@ -16,6 +16,7 @@ import libvirt
 import pytest
 
 from ansible_run import run_module
+from cloud_fixture import removing_prefixed
 from guests import read_console, seed_iso, tiny_guest_xml, upload_volume, wait_for_console
 
 pytestmark = pytest.mark.integration
@@ -61,36 +62,9 @@ def a_user_data():
 @pytest.fixture
 def hv(test_hypervisors):
     hv = test_hypervisors[0]
-    _clean(hv)
-    yield hv
-    _clean(hv)
-
-
-def _clean(hv):
-    conn = libvirt.open(hv['uri'])
-    try:
-        for dom in conn.listAllDomains():
-            if dom.name().startswith(PREFIX):
-                if dom.isActive():
-                    dom.destroy()
-                dom.undefine()
-        try:
-            net = conn.networkLookupByName(NET)
-            if net.isActive():
-                net.destroy()
-            net.undefine()
-        except libvirt.libvirtError:
-            pass
-        for nwfilter in conn.listAllNWFilters():
-            if nwfilter.name().startswith(('kvmcloud-port-' + PREFIX, 'kvmcloud-sg-' + PREFIX)):
-                nwfilter.undefine()
-        pool = conn.storagePoolLookupByName('kvmcloud-volumes')
-        pool.refresh()
-        for vol in pool.listAllVolumes():
-            if vol.name().startswith(PREFIX):
-                vol.delete()
-    finally:
-        conn.close()
+    with removing_prefixed([hv], PREFIX, volumes=[PREFIX], networks=[NET],
+                           nwfilters=['kvmcloud-port-' + PREFIX, 'kvmcloud-sg-' + PREFIX]):
+        yield hv
 
 
 def cloud(hv):

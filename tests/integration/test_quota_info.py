@@ -2,10 +2,10 @@
 and ports that exist (no guest boots: defined servers count the same), ports once though both
 hypervisors have them, unreachable hypervisors listed, never a change."""
 
-import libvirt
 import pytest
 
 from ansible_run import run_module, unchanged
+from cloud_fixture import cloud_definition, module_leftovers, removing_prefixed
 from testhv_fixture import hypervisors_fixture
 
 pytestmark = pytest.mark.integration
@@ -16,55 +16,22 @@ IMAGE = 'kvmcloud-test-quota-tiny'
 SUBNET = {'cidr': '10.250.62.0/24', 'allocation_pools': [{'start': '10.250.62.100', 'end': '10.250.62.199'}]}
 QUOTAS = {'instances': 5, 'cores': -1, 'ram': 1024, 'volumes': 2, 'gigabytes': 10, 'ports': 3}
 
+LEFTOVERS = module_leftovers(PREFIX, networks=[NET])
+
 quota_hypervisors = hypervisors_fixture(count=2, prefix='quota', scope='module', name='quota_hypervisors')
 
 
 def cloud(hvs, extra_hypervisors=()):
-    return {
-        'hypervisors': [{'name': hv['name'], 'uri': hv['uri']} for hv in hvs] + list(extra_hypervisors),
-        'flavors': [{'name': 'm1.tiny', 'vcpus': 1, 'ram': 128, 'disk': 1},
-                    {'name': 'm1.small', 'vcpus': 2, 'ram': 192, 'disk': 1}],
-        'projects': [{'name': 'demo', 'quotas': QUOTAS}, {'name': 'other'}],
-    }
-
-
-def _clean(hv):
-    conn = libvirt.open(hv['uri'])
-    try:
-        for dom in conn.listAllDomains():
-            if dom.name().startswith(PREFIX):
-                if dom.isActive():
-                    dom.destroy()
-                dom.undefine()
-        pool = conn.storagePoolLookupByName('kvmcloud-volumes')
-        pool.refresh()
-        for vol in pool.listAllVolumes():
-            if vol.name().startswith(('server-' + PREFIX, 'volume-' + PREFIX)):
-                vol.delete()
-        try:
-            net = conn.networkLookupByName(NET)
-            if net.isActive():
-                net.destroy()
-            net.undefine()
-        except libvirt.libvirtError:
-            pass
-        for nwfilter in conn.listAllNWFilters():
-            if nwfilter.name().startswith('kvmcloud-port-' + PREFIX):
-                nwfilter.undefine()
-    finally:
-        conn.close()
+    return cloud_definition(hvs, [{'name': 'demo', 'quotas': QUOTAS}, {'name': 'other'}], extra_hypervisors)
 
 
 @pytest.fixture(scope='module')
 def hvs(quota_hypervisors, tiny_image_file):
-    for hv in quota_hypervisors:
-        _clean(hv)
-    base = {'cloud': cloud(quota_hypervisors)}
-    assert not run_module('image', dict(base, name=IMAGE, filename=str(tiny_image_file)))['failed']
-    assert not run_module('network', dict(base, name=NET, mode='isolated', subnet=SUBNET))['failed']
-    yield quota_hypervisors
-    for hv in quota_hypervisors:
-        _clean(hv)
+    with removing_prefixed(quota_hypervisors, PREFIX, **LEFTOVERS):
+        base = {'cloud': cloud(quota_hypervisors)}
+        assert not run_module('image', dict(base, name=IMAGE, filename=str(tiny_image_file)))['failed']
+        assert not run_module('network', dict(base, name=NET, mode='isolated', subnet=SUBNET))['failed']
+        yield quota_hypervisors
 
 
 def quotas_of(result, project):

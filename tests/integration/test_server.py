@@ -14,6 +14,7 @@ import libvirt
 import pytest
 
 from ansible_run import ROOT, run_module, unchanged
+from cloud_fixture import cloud_definition, module_leftovers, remove_prefixed, removing_prefixed
 from guests import read_console, wait_for_console
 from testhv_fixture import hypervisors_fixture
 
@@ -31,56 +32,24 @@ IMAGE = 'kvmcloud-test-tiny'
 SUBNET = {'cidr': '10.250.50.0/24', 'allocation_pools': [{'start': '10.250.50.100', 'end': '10.250.50.199'}]}
 BOOT_TIMEOUT = 180
 
+LEFTOVERS = module_leftovers(PREFIX, networks=[NET])
+KEYPAIR = {'name': 'admin', 'public_key': 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKvmcloudtestkey admin@test'}
+
 three_hypervisors = hypervisors_fixture(count=3, prefix='cmp', scope='module', name='three_hypervisors')
 
 
 def cloud(hvs, quotas=None, **hv_extra):
-    return {
-        'hypervisors': [dict({'name': hv['name'], 'uri': hv['uri']}, **hv_extra.get(hv['name'], {})) for hv in hvs],
-        'flavors': [{'name': 'm1.tiny', 'vcpus': 1, 'ram': 128, 'disk': 1},
-                    {'name': 'm1.small', 'vcpus': 2, 'ram': 192, 'disk': 1}],
-        'projects': [{'name': 'demo', 'quotas': quotas or {}}],
-        'keypairs': [{'name': 'admin', 'public_key': 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKvmcloudtestkey admin@test'}],
-    }
-
-
-def _clean(hv):
-    conn = libvirt.open(hv['uri'])
-    try:
-        for dom in conn.listAllDomains():
-            if dom.name().startswith(PREFIX):
-                if dom.isActive():
-                    dom.destroy()
-                dom.undefine()
-        pool = conn.storagePoolLookupByName('kvmcloud-volumes')
-        pool.refresh()
-        for vol in pool.listAllVolumes():
-            if vol.name().startswith(('server-' + PREFIX, 'volume-' + PREFIX)):
-                vol.delete()
-        try:
-            net = conn.networkLookupByName(NET)
-            if net.isActive():
-                net.destroy()
-            net.undefine()
-        except libvirt.libvirtError:
-            pass
-        for nwfilter in conn.listAllNWFilters():
-            if nwfilter.name().startswith('kvmcloud-port-' + PREFIX):
-                nwfilter.undefine()
-    finally:
-        conn.close()
+    return cloud_definition(hvs, [{'name': 'demo', 'quotas': quotas or {}}], hypervisor_options=hv_extra,
+                            keypairs=[KEYPAIR])
 
 
 @pytest.fixture(scope='module')
 def hvs(three_hypervisors, tiny_image_file):
     """Three hypervisors with the tiny image and an isolated network on each."""
-    for hv in three_hypervisors:
-        _clean(hv)
-    base = {'cloud': cloud(three_hypervisors)}
-    assert not run_module('image', dict(base, name=IMAGE, filename=str(tiny_image_file)))['failed']
-    yield three_hypervisors
-    for hv in three_hypervisors:
-        _clean(hv)
+    with removing_prefixed(three_hypervisors, PREFIX, **LEFTOVERS):
+        base = {'cloud': cloud(three_hypervisors)}
+        assert not run_module('image', dict(base, name=IMAGE, filename=str(tiny_image_file)))['failed']
+        yield three_hypervisors
 
 
 @pytest.fixture
@@ -89,7 +58,7 @@ def net(hvs):
     assert not result['failed'], result
     yield NET
     for hv in hvs:
-        _clean(hv)
+        remove_prefixed(hv['uri'], PREFIX, **LEFTOVERS)
 
 
 def server_args(hvs, name, **extra):

@@ -14,6 +14,7 @@ import libvirt
 import pytest
 
 from ansible_run import run_module, unchanged
+from cloud_fixture import module_leftovers, removing_prefixed
 from guests import read_console, wait_for_console
 from testhv_fixture import hypervisors_fixture
 
@@ -42,52 +43,21 @@ def cloud(hvs):
     }
 
 
-def _clean(hv):
-    conn = libvirt.open(hv['uri'])
-    try:
-        for dom in conn.listAllDomains():
-            if dom.name().startswith(PREFIX):
-                if dom.isActive():
-                    dom.destroy()
-                dom.undefine()
-        pool = conn.storagePoolLookupByName('kvmcloud-volumes')
-        pool.refresh()
-        for vol in pool.listAllVolumes():
-            if vol.name().startswith(('server-' + PREFIX, 'volume-' + PREFIX)):
-                vol.delete()
-        for name in (NET, LONE_NET):
-            try:
-                net = conn.networkLookupByName(name)
-            except libvirt.libvirtError:
-                continue
-            if net.isActive():
-                net.destroy()
-            net.undefine()
-        for nwfilter in conn.listAllNWFilters():
-            if nwfilter.name().startswith('kvmcloud-port-' + PREFIX):
-                nwfilter.undefine()
-    finally:
-        conn.close()
-
-
 @pytest.fixture(scope='module')
 def hvs(two_hypervisors, tiny_image_file):
     """Two hypervisors with the tiny image (under two names) and an isolated network on each;
     one more image and one more network on the first only."""
-    for hv in two_hypervisors:
-        _clean(hv)
-    base = {'cloud': cloud(two_hypervisors)}
-    for name in (IMAGE, SAME_IMAGE):
-        assert not run_module('image', dict(base, name=name, filename=str(tiny_image_file)))['failed']
-    only_first = [two_hypervisors[0]['name']]
-    assert not run_module('image', dict(base, name=LONE_IMAGE, filename=str(tiny_image_file),
-                                        hypervisors=only_first))['failed']
-    for name, subnet, where in ((NET, SUBNET, None), (LONE_NET, LONE_SUBNET, only_first)):
-        result = run_module('network', dict(base, name=name, mode='isolated', subnet=subnet, hypervisors=where))
-        assert not result['failed'], result
-    yield two_hypervisors
-    for hv in two_hypervisors:
-        _clean(hv)
+    with removing_prefixed(two_hypervisors, PREFIX, **module_leftovers(PREFIX, networks=[NET, LONE_NET])):
+        base = {'cloud': cloud(two_hypervisors)}
+        for name in (IMAGE, SAME_IMAGE):
+            assert not run_module('image', dict(base, name=name, filename=str(tiny_image_file)))['failed']
+        only_first = [two_hypervisors[0]['name']]
+        assert not run_module('image', dict(base, name=LONE_IMAGE, filename=str(tiny_image_file),
+                                            hypervisors=only_first))['failed']
+        for name, subnet, where in ((NET, SUBNET, None), (LONE_NET, LONE_SUBNET, only_first)):
+            result = run_module('network', dict(base, name=name, mode='isolated', subnet=subnet, hypervisors=where))
+            assert not result['failed'], result
+        yield two_hypervisors
 
 
 def create(hvs, name, **extra):

@@ -14,7 +14,9 @@ import libvirt
 import pytest
 
 from ansible_run import run_module
+from cloud_fixture import remove_prefixed
 from guests import read_console, seed_iso, tiny_guest_xml, upload_volume, wait_for_console
+from testhv import IMAGES_POOL
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +27,8 @@ DATA = PREFIX + 'data'
 SEED = PREFIX + 'seed.iso'
 BOOT_TIMEOUT = 120
 MIB = 1024 ** 2
+# Volumes named after the test's things, removed from the pools afterwards.
+SWEPT_VOLUMES = ('volume-' + PREFIX, PREFIX, 'image-' + PREFIX)
 
 
 @pytest.fixture(params=['namespaced', 'system'])
@@ -42,28 +46,12 @@ def target(request, test_hypervisors, tiny_image_file):
 
 def clean_up(kind, test_hypervisors):
     uri = test_hypervisors[0]['uri'] if kind == 'namespaced' else 'qemu:///system'
-    conn = libvirt.open(uri)
-    try:
-        for dom in conn.listAllDomains():
-            if dom.name().startswith(PREFIX):
-                if dom.isActive():
-                    dom.destroy()
-                dom.undefine()
-        sweep(conn.storagePoolLookupByName('kvmcloud-volumes'))
-        # The image module removes the base volume once nothing uses it.
-        removed = run_module('image', {'cloud': {'hypervisors': [{'name': 'x', 'uri': uri}]}, 'name': IMAGE,
-                                       'state': 'absent'})
-        assert not removed['failed'], removed
-        sweep(conn.storagePoolLookupByName('kvmcloud-images'))
-    finally:
-        conn.close()
-
-
-def sweep(pool):
-    pool.refresh(0)
-    for vol in pool.listAllVolumes():
-        if vol.name().startswith(('volume-' + PREFIX, PREFIX, 'image-' + PREFIX)):
-            vol.delete(0)
+    remove_prefixed(uri, PREFIX, volumes=SWEPT_VOLUMES)
+    # The image module removes the base volume once nothing uses it.
+    removed = run_module('image', {'cloud': {'hypervisors': [{'name': 'x', 'uri': uri}]}, 'name': IMAGE,
+                                   'state': 'absent'})
+    assert not removed['failed'], removed
+    remove_prefixed(uri, PREFIX, volumes=SWEPT_VOLUMES, pools=[IMAGES_POOL])
 
 
 def cloud(target):

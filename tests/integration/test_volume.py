@@ -6,6 +6,7 @@ import libvirt
 import pytest
 
 from ansible_run import run_module, unchanged
+from cloud_fixture import remove_prefixed
 
 pytestmark = pytest.mark.integration
 
@@ -34,20 +35,7 @@ def snapshot(uri):
 def hv(test_hypervisors):
     hv = test_hypervisors[0]
     yield hv
-    conn = libvirt.open(hv['uri'])
-    try:
-        for dom in conn.listAllDomains():
-            if dom.name().startswith(PREFIX):
-                if dom.isActive():
-                    dom.destroy()
-                if dom.isPersistent():
-                    dom.undefine()
-        pool = conn.storagePoolLookupByName('kvmcloud-volumes')
-        for vol in pool.listAllVolumes():
-            if vol.name().startswith('volume-' + PREFIX):
-                vol.delete(0)
-    finally:
-        conn.close()
+    remove_prefixed(hv['uri'], PREFIX, volumes=['volume-' + PREFIX])
 
 
 def define_server(hv, running):

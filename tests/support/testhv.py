@@ -601,6 +601,18 @@ def upload_volume(connection: libvirt.virConnect, pool: libvirt.virStoragePool, 
     return volume
 
 
+def destroy_and_undefine(obj) -> None:
+    """Destroy a domain, network or pool if it is active, then undefine it; a domain goes with
+    its managed save, snapshot and checkpoint metadata and NVRAM."""
+    persistent = obj.isPersistent()  # a transient object is gone once destroyed
+    if obj.isActive():
+        obj.destroy()
+    if persistent and isinstance(obj, libvirt.virDomain):
+        obj.undefineFlags(DOMAIN_UNDEFINE_FLAGS)
+    elif persistent:
+        obj.undefine()
+
+
 def _stop_instance(instance: dict) -> list[str]:
     """Stop one instance's processes; returns what could not be stopped."""
     pids = instance["pids"]
@@ -637,13 +649,7 @@ def _clear_libvirt_objects(instance: dict) -> None:
 def _destroy_and_undefine(instance_name: str, obj) -> None:
     """Destroy and undefine a domain, network or pool; failures only warn."""
     try:
-        persistent = obj.isPersistent()  # a transient object is gone once destroyed
-        if obj.isActive():
-            obj.destroy()
-        if persistent and isinstance(obj, libvirt.virDomain):
-            obj.undefineFlags(DOMAIN_UNDEFINE_FLAGS)
-        elif persistent:
-            obj.undefine()
+        destroy_and_undefine(obj)
     except libvirt.libvirtError as error:
         warnings.warn(f"{instance_name}: could not remove {type(obj).__name__} {obj.name()}: {error}", stacklevel=2)
 

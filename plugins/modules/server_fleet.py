@@ -16,7 +16,7 @@ description:
   - Declares many servers at once, without one module run per server. One bulk read per
     hypervisor, then one plan for the list - quotas checked for every project and placement of
     every new server (each placement consuming capacity before the next) before anything is
-    created - then creation in parallel across hypervisors.
+    created - then creation in parallel across hypervisors and, four at a time, within each.
   - A re-run with nothing to do reads each hypervisor once and changes nothing.
   - With O(exclusive=true), the servers of O(project) that are not in O(servers) are deleted.
   - Each element of O(servers) takes the options of M(kvmcloud.cloud.server) (C(name), C(project),

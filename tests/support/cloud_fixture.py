@@ -113,4 +113,3 @@ def removing_prefixed(hypervisors: Iterable[dict], prefix: str, **leftovers) -> 
     finally:
         for hv in hypervisors:
             remove_prefixed(hv["uri"], prefix, **leftovers)
-

@@ -4,6 +4,7 @@
 """Unit test setup: import the collection from ``<repo>/collections`` and give tests
 libvirt's in-process test driver (``test:///default``)."""
 
+import gc
 import os
 import sys
 
@@ -38,6 +39,9 @@ def test_conn():
     The driver's state is shared by the open ``test:///default`` connections of the process
     and dropped when the last one closes. Tests remove what they define; teardown checks it.
     """
+    # A libvirt object of an earlier test (a network in a traceback's frame, kept by a reference
+    # cycle) holds its connection, and so the driver's state, until the cycle is collected.
+    gc.collect()
     conn = libvirt.open('test:///default')
     assert _inventory(conn) == (DEFAULT_DOMAINS, DEFAULT_NETWORKS, DEFAULT_POOLS), \
         'another test:///default connection is still open with objects in it'

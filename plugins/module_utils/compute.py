@@ -366,7 +366,7 @@ class Engine:
                 elif planned.action == 'update':
                     self._update(hv, conn, planned)
             new = [p for p in by_hv[hv.name] if p.action == 'create']
-            if len(new) <= 1 or CREATE_THREADS <= 1:
+            if len(new) <= 1:
                 for planned in new:
                     create(hv, conn, planned)
             else:
@@ -378,17 +378,17 @@ class Engine:
         gone += [r for p in todo if p.action == 'update' for r in p.removed_records]
         # A server whose creation failed, or was never reached after a failure, has no use for its ports.
         gone += [r for p in todo if p.action == 'create' and p.name not in created for r in p.port_records]
+        error = failed_on('the servers', failures) if failures else None
         try:
             self._write_ports([], gone)
         except KvmcloudError as err:
-            if not failures:
+            if error is None:
                 raise
             # The creation's error is the one to report; the ports left over are named with it.
-            error = failed_on('the servers', failures)
             raise KvmcloudError('%s; then releasing their ports failed too: %s' % (error.msg, err.msg),
                                 **error.details)
-        if failures:
-            raise failed_on('the servers', failures)
+        if error is not None:
+            raise error
 
     def _create_parallel(self, hv, new, create):
         """``create(hv, conn, planned)`` for each new server, a few at a time, each thread with a

@@ -12,8 +12,10 @@ network and fixed addresses:
 
 For every fleet size and run: wall time, the ``changed`` count of re-runs, the peak resident
 memory of the controller's process tree, and the time until every guest printed its
-``kvmcloud-ready`` line on the serial console. Between contenders everything they made is
-removed (not timed) and checked gone. Figures are medians of the runs with min and max; the
+``kvmcloud-ready`` line on the serial console. Re-runs start once the host's load has settled
+after the guests are ready (the same wait for every contender); kvmcloud's no-op and check
+runs are three each, in alternating order, and a run's figure is their median. Between
+contenders everything they made is removed (not timed) and checked gone. Figures are medians of the runs with min and max; the
 raw figures go to bench/results/ as JSON, the table and the four targets to the terminal.
 """
 
@@ -51,7 +53,13 @@ IMAGES_POOL = 'kvmcloud-images'
 OVERLAY_DIR = Path('/var/lib/kvmcloud-bench/overlays')
 CONSOLE_DIR = Path('/var/log/libvirt/qemu')
 READY_TIMEOUT = 900
-TEARDOWN_THREADS = 4
+# After the guests are ready, wait for the host's load to settle (see settle()).
+SETTLE_WINDOW = 5
+SETTLE_DELTA = 0.03
+SETTLE_LIMIT = 120
+# kvmcloud's no-op re-run and check run, three of each per run, in alternating order.
+ORDER = ('rerun', 'check', 'check', 'rerun', 'rerun', 'check')
+TEARDOWN_THREADS = 8
 CONTENDERS = ('kvmcloud', 'community.libvirt', 'floor')
 
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
@@ -174,6 +182,33 @@ def wait_ready(names, started):
     return time.monotonic() - started
 
 
+def cpu_times():
+    """``(busy, total)`` jiffies of the host's CPUs from /proc/stat."""
+    with open('/proc/stat', encoding='ascii') as stat:
+        fields = [int(f) for f in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def settle(window=SETTLE_WINDOW, limit=SETTLE_LIMIT):
+    """Wait until the host's CPU load stops falling after a bring-up: guests that have printed
+    their ready line are still finishing their boot (and an emulated guest's idle loop costs
+    host CPU for as long as it runs). Settled is two ``window``-second samples of host CPU
+    use within SETTLE_DELTA of each other, or ``limit`` seconds. Every contender waits the
+    same way before its re-runs: ``{'seconds', 'busy'}`` (busy: the last sample, 0-1)."""
+    started = time.monotonic()
+    previous = None
+    while True:
+        busy0, total0 = cpu_times()
+        time.sleep(window)
+        busy1, total1 = cpu_times()
+        busy = (busy1 - busy0) / max(1, total1 - total0)
+        elapsed = time.monotonic() - started
+        if (previous is not None and abs(busy - previous) <= SETTLE_DELTA) or elapsed >= limit:
+            return {'seconds': elapsed, 'busy': busy}
+        previous = busy
+
+
 def ansible_env(kind):
     env = {k: v for k, v in os.environ.items() if not k.startswith('ANSIBLE_')}
     if kind == 'kvmcloud':
@@ -194,11 +229,20 @@ def run_kvmcloud(n, files):
     started = time.monotonic()
     cold, cold_rss, _out = timed(cmd, env)
     ready = wait_ready(names, started)
-    noop, noop_rss, out = timed(cmd, env)
-    noop_changed = changed_count(out)
-    check, check_rss, out = timed(cmd + ['--check'], env)
-    return {'cold_s': cold, 'ready_s': ready, 'rerun_s': noop, 'rerun_changed': noop_changed, 'check_s': check,
-            'check_changed': changed_count(out), 'rss_mib': max(cold_rss, noop_rss, check_rss)}
+    settled = settle()
+    samples = {'rerun': [], 'check': []}
+    # The no-op and check mode do the same reads: measured in alternating pairs, so that neither
+    # is always the one to run first, on a host no busier for one than for the other.
+    for kind in ORDER:
+        wall, rss, out = timed(cmd + (['--check'] if kind == 'check' else []), env)
+        samples[kind].append((wall, rss, changed_count(out)))
+    rerun, check = samples['rerun'], samples['check']
+    return {'cold_s': cold, 'ready_s': ready, 'settle_s': settled['seconds'], 'idle_cpu_pct': 100 * settled['busy'],
+            'rerun_s': statistics.median(w for w, _r, _c in rerun), 'rerun_samples': [w for w, _r, _c in rerun],
+            'rerun_changed': max(c for _w, _r, c in rerun),
+            'check_s': statistics.median(w for w, _r, _c in check), 'check_samples': [w for w, _r, _c in check],
+            'check_changed': max(c for _w, _r, c in check),
+            'rss_mib': max([cold_rss] + [r for _w, r, _c in rerun + check])}
 
 
 def run_peer(n, files):
@@ -208,9 +252,10 @@ def run_peer(n, files):
     started = time.monotonic()
     cold, cold_rss, _out = timed(cmd, env, cwd=PEER)
     ready = wait_ready([s['name'] for s in fleet(n)], started)
+    settled = settle()
     rerun, rerun_rss, out = timed(cmd, env, cwd=PEER)
-    return {'cold_s': cold, 'ready_s': ready, 'rerun_s': rerun, 'rerun_changed': changed_count(out),
-            'rss_mib': max(cold_rss, rerun_rss)}
+    return {'cold_s': cold, 'ready_s': ready, 'settle_s': settled['seconds'], 'idle_cpu_pct': 100 * settled['busy'],
+            'rerun_s': rerun, 'rerun_changed': changed_count(out), 'rss_mib': max(cold_rss, rerun_rss)}
 
 
 def run_floor(n, files):
@@ -327,7 +372,8 @@ def summarize(raw):
     for n, per in raw.items():
         out[n] = {}
         for contender, runs in per.items():
-            keys = sorted({k for r in runs for k in r})
+            # A run's samples (lists) stay in the raw figures; its figure is their median.
+            keys = sorted({k for r in runs for k, v in r.items() if not isinstance(v, list)})
             out[n][contender] = {k: stats([r.get(k) for r in runs]) for k in keys}
     return out
 
@@ -342,7 +388,7 @@ def _fmt(fig, unit=''):
 
 ROWS = [('cold bring-up', 'cold_s', 's'), ('guests ready', 'ready_s', 's'), ('re-run (no-op)', 'rerun_s', 's'),
         ('re-run changed', 'rerun_changed', ''), ('check mode', 'check_s', 's'),
-        ('peak controller RSS', 'rss_mib', ' MiB')]
+        ('peak controller RSS', 'rss_mib', ' MiB'), ('host CPU, idle fleet', 'idle_cpu_pct', '%')]
 
 
 def table(summary):
@@ -359,6 +405,10 @@ def table(summary):
                  'same. The check-mode row is kvmcloud\'s alone: the floor has none, and community.libvirt\'s '
                  'play does not support one (qemu-img runs through command).')
     return '\n'.join(lines)
+
+
+def _rounded(value):
+    return [round(v, 2) for v in value] if isinstance(value, list) else round(value, 2)
 
 
 def _median(summary, n, contender, key):
@@ -448,7 +498,7 @@ def main(argv=None):
                         figures = RUNNERS[contender](n, files)
                     finally:
                         teardown(keep)
-                    print('   ' + ', '.join('%s=%s' % (k, round(v, 2)) for k, v in sorted(figures.items())), flush=True)
+                    print('   ' + ', '.join('%s=%s' % (k, _rounded(v)) for k, v in sorted(figures.items())), flush=True)
                     raw[str(n)][contender].append(figures)
     except (RuntimeError, subprocess.SubprocessError, libvirt.libvirtError) as err:
         # The runs so far are kept: the JSON says where it stopped and why.

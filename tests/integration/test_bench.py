@@ -44,6 +44,11 @@ def test_bench_smoke_run(tmp_path, tiny_image_file):
     assert 0 < ours['cold_s'] <= ours['ready_s'], ours
     assert ours['rerun_s'] > 0 and ours['check_s'] > 0 and ours['rss_mib'] > 0
     assert ours['rerun_changed'] == 0 and ours['check_changed'] == 0, 'the no-op re-run and check mode change nothing'
+    # Three no-op and three check runs, alternating; the run's figure is their median.
+    assert len(ours['rerun_samples']) == 3 and len(ours['check_samples']) == 3, ours
+    assert sorted(ours['rerun_samples'])[1] == ours['rerun_s'] and sorted(ours['check_samples'])[1] == ours['check_s']
+    for figures in (ours, runs['community.libvirt'][0]):
+        assert figures['settle_s'] > 0 and 0 <= figures['idle_cpu_pct'] <= 100, figures
     peer = runs['community.libvirt'][0]
     assert 0 < peer['cold_s'] <= peer['ready_s'] and peer['rerun_s'] > 0 and peer['rss_mib'] > 0, peer
     assert isinstance(peer['rerun_changed'], int)

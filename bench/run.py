@@ -57,7 +57,8 @@ READY_TIMEOUT = 900
 SETTLE_WINDOW = 5
 SETTLE_DELTA = 0.03
 SETTLE_LIMIT = 120
-# kvmcloud's no-op re-run and check run, three of each per run, in alternating order.
+# kvmcloud's no-op re-run and check run, three of each per run, in alternating order; every
+# other run starts with the check run (see order()).
 ORDER = ('rerun', 'check', 'check', 'rerun', 'rerun', 'check')
 TEARDOWN_THREADS = 8
 CONTENDERS = ('kvmcloud', 'community.libvirt', 'floor')
@@ -221,7 +222,14 @@ def ansible_env(kind):
     return env
 
 
-def run_kvmcloud(n, files):
+def order(run):
+    """The sequence of no-op and check runs for run number run: ORDER, or ORDER with the two
+    kinds swapped on odd runs, so that neither kind is always measured first after settling."""
+    swap = {'rerun': 'check', 'check': 'rerun'}
+    return ORDER if run % 2 == 0 else tuple(swap[kind] for kind in ORDER)
+
+
+def run_kvmcloud(n, files, run):
     cmd = [str(VENV_BIN / 'ansible-playbook'), '-i', 'localhost,', str(BENCH / 'kvmcloud' / 'fleet.yml'),
            '-e', '@%s' % files['kvmcloud']]
     env = ansible_env('kvmcloud')
@@ -233,7 +241,7 @@ def run_kvmcloud(n, files):
     samples = {'rerun': [], 'check': []}
     # The no-op and check mode do the same reads: measured in alternating pairs, so that neither
     # is always the one to run first, on a host no busier for one than for the other.
-    for kind in ORDER:
+    for kind in order(run):
         wall, rss, out = timed(cmd + (['--check'] if kind == 'check' else []), env)
         samples[kind].append((wall, rss, changed_count(out)))
     rerun, check = samples['rerun'], samples['check']
@@ -245,7 +253,7 @@ def run_kvmcloud(n, files):
             'rss_mib': max([cold_rss] + [r for _w, r, _c in rerun + check])}
 
 
-def run_peer(n, files):
+def run_peer(n, files, _run):
     cmd = [str(PEER / '.venv' / 'bin' / 'ansible-playbook'), '-i', 'localhost,', '-c', 'local',
            str(PEER / 'fleet.yml'), '-e', '@%s' % files['params']]
     env = ansible_env('peer')
@@ -258,7 +266,7 @@ def run_peer(n, files):
             'rerun_s': rerun, 'rerun_changed': changed_count(out), 'rss_mib': max(cold_rss, rerun_rss)}
 
 
-def run_floor(n, files):
+def run_floor(n, files, _run):
     started = time.monotonic()
     cold, rss, _out = timed([sys.executable, str(BENCH / 'floor.py'), files['params']], dict(os.environ))
     ready = wait_ready([s['name'] for s in fleet(n)], started)
@@ -495,7 +503,7 @@ def main(argv=None):
                 for contender in contenders:
                     print('N=%d run %d/%d: %s' % (n, run + 1, args.runs, contender), flush=True)
                     try:
-                        figures = RUNNERS[contender](n, files)
+                        figures = RUNNERS[contender](n, files, run)
                     finally:
                         teardown(keep)
                     print('   ' + ', '.join('%s=%s' % (k, _rounded(v)) for k, v in sorted(figures.items())), flush=True)

@@ -401,12 +401,12 @@ ROWS = [('cold bring-up', 'cold_s', 's'), ('guests ready', 'ready_s', 's'), ('re
 
 def table(summary):
     lines = []
-    head = '%-5s %-20s' % ('N', 'figure') + ''.join('%-28s' % c for c in CONTENDERS)
+    head = '%-5s %-21s' % ('N', 'figure') + ''.join('%-28s' % c for c in CONTENDERS)
     lines += [head, '-' * len(head)]
     for n in sorted(summary, key=int):
         for label, key, unit in ROWS:
             cells = [_fmt((summary[n].get(c) or {}).get(key), unit) for c in CONTENDERS]
-            lines.append('%-5s %-20s' % (n, label) + ''.join('%-28s' % c for c in cells))
+            lines.append('%-5s %-21s' % (n, label) + ''.join('%-28s' % c for c in cells))
         lines.append('')
     lines.append('Median of the runs, (min-max). "re-run changed" is the PLAY RECAP count: community.libvirt\'s '
                  'virt define calls defineXML on every run and reports ok only when libvirt\'s XML comes back the '

@@ -15,8 +15,9 @@ memory of the controller's process tree, and the time until every guest printed 
 ``kvmcloud-ready`` line on the serial console. Re-runs start once the host's load has settled
 after the guests are ready (the same wait for every contender); kvmcloud's no-op and check
 runs are three each, in alternating order, and a run's figure is their median. Between
-contenders everything they made is removed (not timed) and checked gone. Figures are medians of the runs with min and max; the
-raw figures go to bench/results/ as JSON, the table and the four targets to the terminal.
+contenders everything they made is removed (not timed) and checked gone. Figures are medians
+of the runs with min and max; the raw figures go to bench/results/ as JSON, the table and the
+four targets to the terminal.
 """
 
 import argparse
@@ -196,18 +197,19 @@ def settle(window=SETTLE_WINDOW, limit=SETTLE_LIMIT):
     their ready line are still finishing their boot (and an emulated guest's idle loop costs
     host CPU for as long as it runs). Settled is two ``window``-second samples of host CPU
     use within SETTLE_DELTA of each other, or ``limit`` seconds. Every contender waits the
-    same way before its re-runs: ``{'seconds', 'busy'}`` (busy: the last sample, 0-1)."""
+    same way before its re-runs. Returns the run's figures ``settle_s`` (the wait) and
+    ``idle_cpu_pct`` (the last sample, 0-100)."""
     started = time.monotonic()
     previous = None
+    busy0, total0 = cpu_times()
     while True:
-        busy0, total0 = cpu_times()
         time.sleep(window)
         busy1, total1 = cpu_times()
         busy = (busy1 - busy0) / max(1, total1 - total0)
         elapsed = time.monotonic() - started
         if (previous is not None and abs(busy - previous) <= SETTLE_DELTA) or elapsed >= limit:
-            return {'seconds': elapsed, 'busy': busy}
-        previous = busy
+            return {'settle_s': elapsed, 'idle_cpu_pct': 100 * busy}
+        previous, busy0, total0 = busy, busy1, total1
 
 
 def ansible_env(kind):
@@ -245,7 +247,7 @@ def run_kvmcloud(n, files, run):
         wall, rss, out = timed(cmd + (['--check'] if kind == 'check' else []), env)
         samples[kind].append((wall, rss, changed_count(out)))
     rerun, check = samples['rerun'], samples['check']
-    return {'cold_s': cold, 'ready_s': ready, 'settle_s': settled['seconds'], 'idle_cpu_pct': 100 * settled['busy'],
+    return {'cold_s': cold, 'ready_s': ready, **settled,
             'rerun_s': statistics.median(w for w, _r, _c in rerun), 'rerun_samples': [w for w, _r, _c in rerun],
             'rerun_changed': max(c for _w, _r, c in rerun),
             'check_s': statistics.median(w for w, _r, _c in check), 'check_samples': [w for w, _r, _c in check],
@@ -262,7 +264,7 @@ def run_peer(n, files, _run):
     ready = wait_ready([s['name'] for s in fleet(n)], started)
     settled = settle()
     rerun, rerun_rss, out = timed(cmd, env, cwd=PEER)
-    return {'cold_s': cold, 'ready_s': ready, 'settle_s': settled['seconds'], 'idle_cpu_pct': 100 * settled['busy'],
+    return {'cold_s': cold, 'ready_s': ready, **settled,
             'rerun_s': rerun, 'rerun_changed': changed_count(out), 'rss_mib': max(cold_rss, rerun_rss)}
 
 

@@ -65,6 +65,7 @@ mknod -m 0600 "$root/dev/console" c 5 1
 
 install -m 0755 "$sources/init" "$root/init"
 install -m 0644 "$sources/cloud-config.awk" "$root/lib/kvmcloud/cloud-config.awk"
+install -m 0755 "$sources/disk-event" "$root/lib/kvmcloud/disk-event"
 install -m 0755 "$sources/udhcpc.script" "$root/usr/share/udhcpc/default.script"
 install -m 0755 "$sources/power-button" "$root/etc/acpi/PWRF/00000080"
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"

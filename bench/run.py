@@ -14,16 +14,18 @@ For every fleet size and run: wall time, the ``changed`` count of re-runs, the p
 memory of the controller's process tree, and the time until every guest printed its
 ``kvmcloud-ready`` line on the serial console. Re-runs start once the host's load has settled
 after the guests are ready (the same wait for every contender); kvmcloud's no-op and check
-runs are three each, in alternating order, and a run's figure is their median. Between
-contenders everything they made is removed (not timed) and checked gone. Figures are medians
-of the runs with min and max; the raw figures go to bench/results/ as JSON, the table and the
-four targets to the terminal.
+runs are five pairs, each pair one of each back to back in alternating order, and a run's
+figure is the median of its five. Between contenders everything they made is removed (not
+timed) and checked gone. Figures are medians of the runs with min and max; the raw figures go
+to bench/results/ as JSON, the table and the four targets to the terminal. The check-mode
+target compares check and no-op pair by pair (see check_verdict()).
 """
 
 import argparse
 import datetime
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -58,9 +60,12 @@ READY_TIMEOUT = 900
 SETTLE_WINDOW = 5
 SETTLE_DELTA = 0.03
 SETTLE_LIMIT = 120
-# kvmcloud's no-op re-run and check run, three of each per run, in alternating order; every
-# other run starts with the check run (see order()).
-ORDER = ('rerun', 'check', 'check', 'rerun', 'rerun', 'check')
+# kvmcloud's no-op re-runs and check runs: PAIRS pairs per run, one of each back to back, the
+# pair's first alternating (see order()).
+PAIRS = 5
+# The check-mode target fails when check mode is slower than the no-op in more pairs than chance
+# allows at this one-sided level (see check_verdict()).
+CHECK_ALPHA = 0.05
 TEARDOWN_THREADS = 8
 CONTENDERS = ('kvmcloud', 'community.libvirt', 'floor')
 
@@ -224,11 +229,14 @@ def ansible_env(kind):
     return env
 
 
-def order(run):
-    """The sequence of no-op and check runs for run number run: ORDER, or ORDER with the two
-    kinds swapped on odd runs, so that neither kind is always measured first after settling."""
-    swap = {'rerun': 'check', 'check': 'rerun'}
-    return ORDER if run % 2 == 0 else tuple(swap[kind] for kind in ORDER)
+def order(run, pairs=PAIRS):
+    """The sequence of no-op and check runs for run number run: ``pairs`` pairs of one of each,
+    no-op first in even pairs and check first in odd ones, and the other way round on odd runs,
+    so that neither kind is always the first after settling or the first of its pair."""
+    out = []
+    for pair in range(pairs):
+        out += ['rerun', 'check'] if (pair + run) % 2 == 0 else ['check', 'rerun']
+    return tuple(out)
 
 
 def run_kvmcloud(n, files, run):
@@ -241,8 +249,8 @@ def run_kvmcloud(n, files, run):
     ready = wait_ready(names, started)
     settled = settle()
     samples = {'rerun': [], 'check': []}
-    # The no-op and check mode do the same reads: measured in alternating pairs, so that neither
-    # is always the one to run first, on a host no busier for one than for the other.
+    # The no-op and check mode do the same reads: measured in pairs back to back, so that the two
+    # of a pair meet the same host; the i-th no-op and the i-th check sample are pair i.
     for kind in order(run):
         wall, rss, out = timed(cmd + (['--check'] if kind == 'check' else []), env)
         samples[kind].append((wall, rss, changed_count(out)))
@@ -426,7 +434,42 @@ def _median(summary, n, contender, key):
     return fig['median'] if fig else None
 
 
-def targets(summary):
+def check_diffs(runs):
+    """Check minus no-op wall time of every pair of kvmcloud's ``runs`` (see order())."""
+    return [check - rerun for r in runs for rerun, check in zip(r['rerun_samples'], r['check_samples'])]
+
+
+def lower_bound(diffs, alpha=CHECK_ALPHA):
+    """The one-sided ``1 - alpha`` lower confidence bound of the median of ``diffs``
+    (distribution-free: the sign test's order statistic), or None when there are too few to
+    give one: the k-th smallest, for the largest k with P(Binomial(m, 1/2) < k) <= alpha."""
+    m, below, k = len(diffs), 0.0, 0
+    while k < m:
+        below += math.comb(m, k) / 2 ** m
+        if below > alpha:
+            break
+        k += 1
+    return sorted(diffs)[k - 1] if k else None
+
+
+def check_verdict(diffs, check, rerun):
+    """The check-mode target. Check mode does what a no-op does minus what a real run would
+    change, so the two differ by far less than one sample's noise (about 0.4 s here) and the
+    order of two medians is a coin toss. So the samples are paired, and the target fails when
+    check mode is measurably slower: when the lower confidence bound of the median
+    difference is above zero (check slower in more pairs than chance allows)."""
+    bound = lower_bound(diffs)
+    if bound is None:
+        return None, 'check mode vs no-op re-run, 30 servers: needs at least 5 pairs (%d)' % len(diffs)
+    median = statistics.median(diffs)
+    return bound <= 0, ('check mode, 30 servers: %.2fs vs no-op re-run %.2fs; check - no-op over %d pairs: median '
+                        '%+.2fs, %d%% lower bound %+.2fs, check slower in %d (target: check <= no-op, i.e. not '
+                        'measurably slower: lower bound <= 0)'
+                        % (check, rerun, len(diffs), median, round(100 * (1 - CHECK_ALPHA)), bound,
+                           sum(d > 0 for d in diffs)))
+
+
+def targets(summary, raw):
     """``[(passed or None when not measured, line)]`` for the four targets."""
     out = []
     ours, theirs = _median(summary, 30, 'kvmcloud', 'rerun_s'), _median(summary, 30, 'community.libvirt', 'rerun_s')
@@ -453,8 +496,7 @@ def targets(summary):
         out.append((None, 'cold bring-up, 30 servers vs the floor: needs N=30'))
     check = _median(summary, 30, 'kvmcloud', 'check_s')
     if check and ours:
-        out.append((check <= ours, 'check mode, 30 servers: %.2fs vs no-op re-run %.2fs (target: check <= no-op)'
-                    % (check, ours)))
+        out.append(check_verdict(check_diffs(raw['30']['kvmcloud']), check, ours))
     else:
         out.append((None, 'check mode vs no-op re-run, 30 servers: needs N=30'))
     return out
@@ -518,7 +560,7 @@ def main(argv=None):
         image_play(workdir / 'image.json', 'absent')
         shutil.rmtree(workdir, ignore_errors=True)
     summary = summarize(raw)
-    verdicts = targets(summary)
+    verdicts = targets(summary, raw)
     result = {'date': stamp, 'machine': machine(), 'sizes': sizes, 'runs': args.runs, 'raw': raw,
               'summary': summary, 'targets': [{'passed': ok, 'line': line} for ok, line in verdicts],
               'error': error}

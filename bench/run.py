@@ -439,17 +439,17 @@ def check_diffs(runs):
     return [check - rerun for r in runs for rerun, check in zip(r['rerun_samples'], r['check_samples'])]
 
 
-def lower_bound(diffs, alpha=CHECK_ALPHA):
-    """The one-sided ``1 - alpha`` lower confidence bound of the median of ``diffs``
-    (distribution-free: the sign test's order statistic), or None when there are too few to
-    give one: the k-th smallest, for the largest k with P(Binomial(m, 1/2) < k) <= alpha."""
-    m, below, k = len(diffs), 0.0, 0
+def bound_rank(m, alpha=CHECK_ALPHA):
+    """Which of m differences, counted from the smallest, is the one-sided ``1 - alpha`` lower
+    confidence bound of their median (distribution-free: the sign test's order statistic): the
+    largest k with P(Binomial(m, 1/2) < k) <= alpha, or 0 when m is too few to give one."""
+    below, k = 0.0, 0
     while k < m:
         below += math.comb(m, k) / 2 ** m
         if below > alpha:
             break
         k += 1
-    return sorted(diffs)[k - 1] if k else None
+    return k
 
 
 def check_verdict(diffs, check, rerun):
@@ -458,10 +458,10 @@ def check_verdict(diffs, check, rerun):
     order of two medians is a coin toss. So the samples are paired, and the target fails when
     check mode is measurably slower: when the lower confidence bound of the median
     difference is above zero (check slower in more pairs than chance allows)."""
-    bound = lower_bound(diffs)
-    if bound is None:
+    rank = bound_rank(len(diffs))
+    if not rank:
         return None, 'check mode vs no-op re-run, 30 servers: needs at least 5 pairs (%d)' % len(diffs)
-    median = statistics.median(diffs)
+    bound, median = sorted(diffs)[rank - 1], statistics.median(diffs)
     return bound <= 0, ('check mode, 30 servers: %.2fs vs no-op re-run %.2fs; check - no-op over %d pairs: median '
                         '%+.2fs, %d%% lower bound %+.2fs, check slower in %d (target: check <= no-op, i.e. not '
                         'measurably slower: lower bound <= 0)'

@@ -8,8 +8,8 @@ __metaclass__ = type
 
 
 class ModuleDocFragment:
-    # The options every kvmcloud module shares; plugins/module_utils/cloud.py holds the
-    # matching argument spec.
+    # The option every kvmcloud module shares; plugins/module_utils/core/cloud.py holds the
+    # matching argument spec (CLOUD_ARGUMENT_SPEC).
     DOCUMENTATION = r'''
 options:
   cloud:
@@ -166,16 +166,6 @@ options:
               volumes:
                 description: Number of volumes.
                 type: int
-  wait:
-    description:
-      - Whether to wait until the change has taken effect.
-    type: bool
-    default: true
-  wait_timeout:
-    description:
-      - How long to wait, in seconds, when O(wait=true).
-    type: int
-    default: 300
 requirements:
   - libvirt-python
 '''

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Network filters: host numbers of a subnet and deterministic MAC addresses.
 
-The address logic lives once in ``module_utils/ipam.py``; each filter only turns its errors
+The address logic lives once in ``module_utils/network/ipam.py``; each filter only turns its errors
 into ``AnsibleFilterError``. Each filter is documented in ``<filter name>.yml`` next to this file.
 """
 
@@ -15,8 +15,8 @@ from functools import wraps
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils import ipam
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import KvmcloudError
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.network import ipam
 
 
 def _filter(func):

@@ -95,34 +95,11 @@ hypervisors:
       returned: always
       sample: hv1
     pools:
-      description: Storage pools of the hypervisor.
+      description:
+        - Every storage pool of the hypervisor, sorted by name, each as M(kvmcloud.cloud.storage_pool) returns
+          RV(kvmcloud.cloud.storage_pool#module:pools) (without C(owner), C(group) and C(hypervisor)).
       type: list
       elements: dict
-      contains:
-        active:
-          description: Whether the pool is running.
-          type: bool
-        allocation:
-          description: Bytes allocated in the pool.
-          type: int
-        autostart:
-          description: Whether the pool starts with libvirt.
-          type: bool
-        available:
-          description: Bytes still available in the pool.
-          type: int
-        capacity:
-          description: Size of the pool in bytes.
-          type: int
-        name:
-          description: Pool name.
-          type: str
-        path:
-          description: Target path of the pool, if it has one.
-          type: str
-        type:
-          description: Pool type, for example V(dir).
-          type: str
     qemu_version:
       description: Version of QEMU, for QEMU hypervisors.
       type: str
@@ -156,27 +133,15 @@ hypervisors:
       returned: always
 '''
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils import hypervisor as hypervisor_facts
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.module import CloudModule
-
-
-def report(cm):
-    selected = cm.cloud.select_hypervisors(cm.params['name'])
-    entries = []
-    for hv, facts, error in cm.connections.map(hypervisor_facts.gather, selected):
-        if error is not None:
-            entries.append(hypervisor_facts.describe(hv, reason=cm.connections.unreachable(hv.name) or error.msg))
-        else:
-            entries.append(hypervisor_facts.describe(hv, facts))
-    return dict(changed=False, hypervisors=entries)
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.hypervisor.facts import run_hypervisor_info
 
 
 def main():
-    cm = CloudModule(
+    CloudModule(
         argument_spec=dict(name=dict(type='list', elements='str', aliases=['names'])),
         supports_check_mode=True,
-    )
-    cm.run(report)
+    ).run(run_hypervisor_info)
 
 
 if __name__ == '__main__':

@@ -26,7 +26,20 @@ author:
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
   - kvmcloud.cloud.attributes
-  - kvmcloud.cloud.attributes.state_module
+attributes:
+  check_mode:
+    description: Reads the record and starts no probe guest.
+    support: partial
+    details:
+      - When a probe would run (no valid record, or O(force=true) with O(virt_type=auto)), check
+        mode cannot know what the probe would find; it reports a change with RV(virt_type) null.
+      - With a record kept, or O(virt_type=kvm) or V(qemu), it predicts the real run exactly.
+  diff_mode:
+    description: Returns the record before and after.
+    support: full
+  idempotent:
+    description: A recorded type is kept, so a second run neither probes again nor reports a change.
+    support: full
 options:
   console_log:
     description:
@@ -112,71 +125,12 @@ virt_type:
   sample: qemu
 '''
 
-import datetime
-
-from ansible_collections.kvmcloud.cloud.plugins.module_utils import hypervisor as hvmod
-from ansible_collections.kvmcloud.cloud.plugins.module_utils import probe as probemod
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import ValidationError
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.module import CloudModule
-
-# Fields of the record whose change is a change; the time of the probe is not.
-RECORD_FIELDS = ('virt_type', 'kvm_boots')
-
-
-def target_hypervisor(cm):
-    if cm.params['name']:
-        return cm.cloud.hypervisor(cm.params['name'])
-    if len(cm.cloud.hypervisors) != 1:
-        raise ValidationError('name is required when the cloud has more than one hypervisor')
-    return cm.cloud.hypervisors[0]
-
-
-def new_record(cm, conn, hv):
-    """Probe (or take the stated type) and return the record to keep; None in check mode."""
-    params = cm.params
-    if params['virt_type'] != 'auto':
-        return dict(virt_type=params['virt_type'], kvm_boots=None,
-                    reason='set to %s without probing' % params['virt_type'])
-    if cm.check_mode:
-        return None
-    if not params['kernel'] or not params['initrd']:
-        raise ValidationError('kernel and initrd are required to probe (virt_type=auto)')
-    arch = conn.getInfo()[0]
-    virt_type, kvm_boots, reason = probemod.probe(
-        conn, params['kernel'], params['initrd'], params['timeout'], params['emulation_timeout'],
-        console_log=params['console_log'], hypervisor=hv.name, arch=arch)
-    return dict(virt_type=virt_type, kvm_boots=kvm_boots, reason=reason)
-
-
-def same(old, new):
-    return old is not None and all(old.get(key) == new.get(key) for key in RECORD_FIELDS)
-
-
-def run(cm):
-    hv = target_hypervisor(cm)
-    conn = cm.connections.get(hv.name)
-    old = hvmod.read_record(conn, hv.images_pool, hypervisor=hv.name)
-    valid_old = old if old and old.get('virt_type') in hvmod.VIRT_TYPES else None
-    wants_probe = cm.params['virt_type'] == 'auto'
-    if valid_old and wants_probe and not cm.params['force']:
-        return dict(changed=False, virt_type=valid_old['virt_type'], kvm_boots=valid_old.get('kvm_boots'),
-                    reason='recorded earlier: %s' % valid_old.get('reason', ''), record=valid_old)
-    new = new_record(cm, conn, hv)
-    if new is None:  # check mode, a probe would run
-        return dict(changed=True, virt_type=None, kvm_boots=None,
-                    reason='a probe would run (check mode)', record={},
-                    diff=dict(before=old or {}, after={}))
-    if same(valid_old, new):
-        return dict(changed=False, record=valid_old, **new)
-    record = dict(new, recorded_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
-                  source='kvmcloud.cloud.hypervisor_probe')
-    if not cm.check_mode:
-        hvmod.write_record(conn, hv.images_pool, record, hypervisor=hv.name)
-    return dict(changed=True, record=record, diff=dict(before=old or {}, after=record), **new)
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.hypervisor.probe import run_probe
 
 
 def main():
-    cm = CloudModule(
+    CloudModule(
         argument_spec=dict(
             name=dict(type='str'),
             kernel=dict(type='path'),
@@ -188,8 +142,7 @@ def main():
             force=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
-    )
-    cm.run(run)
+    ).run(run_probe)
 
 
 if __name__ == '__main__':

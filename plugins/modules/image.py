@@ -36,6 +36,7 @@ author:
   - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.hypervisors
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
 options:
@@ -64,11 +65,6 @@ options:
         while a server or volume uses it.
     type: bool
     default: false
-  hypervisors:
-    description:
-      - Hypervisors to manage the image on; all enabled hypervisors by default.
-    type: list
-    elements: str
   min_disk:
     description:
       - Smallest root disk, in GiB, a server booting the image needs. V(0) when a new image
@@ -200,13 +196,13 @@ image:
       type: int
 '''
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.image_files import DISK_FORMATS
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.image_service import run_image
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.module import CloudModule
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.image.files import DISK_FORMATS
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.image.service import run_image
 
 
 def main():
-    cm = CloudModule(
+    CloudModule(
         argument_spec=dict(
             name=dict(type='str', required=True),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
@@ -226,8 +222,7 @@ def main():
         required_if=[('state', 'present', ('filename', 'url'), True)],
         required_by={'url': 'checksum'},
         supports_check_mode=True,
-    )
-    cm.run(run_image)
+    ).run(run_image)
 
 
 if __name__ == '__main__':

@@ -36,6 +36,7 @@ author:
   - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.hypervisors
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
 options:
@@ -63,11 +64,6 @@ options:
         description: The address.
         type: str
         required: true
-  hypervisors:
-    description:
-      - Hypervisors to manage the network on; all enabled hypervisors by default.
-    type: list
-    elements: str
   mode:
     description:
       - V(nat) forwards guests' traffic with NAT through the hypervisor's routes.
@@ -189,65 +185,23 @@ EXAMPLES = r'''
 RETURN = r'''
 networks:
   description:
-    - The network on each hypervisor after the run (predicted in check mode; only RV(networks[].hypervisor)
+    - The network on each hypervisor after the run (predicted in check mode; only the hypervisor's name
       after O(state=absent)).
+    - Each with the definition and state M(kvmcloud.cloud.network_info) reports (C(name), C(uuid), C(mode),
+      C(bridge), C(mtu), C(cidr), C(gateway), C(allocation_pools), C(dns_servers), C(dns_domain), C(dns_hosts),
+      C(active), C(autostart), C(hypervisor)); C(uuid) is missing in check mode before creation.
   returned: always
   type: list
   elements: dict
-  contains:
-    active:
-      description: Whether the network runs.
-      type: bool
-    allocation_pools:
-      description: The DHCP ranges, as C(start) and C(end).
-      type: list
-      elements: dict
-    autostart:
-      description: Whether the network starts with libvirt.
-      type: bool
-    bridge:
-      description: The bridge of the network.
-      type: str
-    cidr:
-      description: The subnet, null without one.
-      type: str
-    dns_domain:
-      description: DNS domain, if set.
-      type: str
-    dns_hosts:
-      description: Static DNS records, as C(ip) and C(hostnames).
-      type: list
-      elements: dict
-    dns_servers:
-      description: Upstream DNS servers.
-      type: list
-      elements: str
-    gateway:
-      description: Address of the hypervisor on the network.
-      type: str
-    hypervisor:
-      description: The hypervisor.
-      type: str
-    mode:
-      description: V(nat), V(routed), V(isolated) or V(bridge).
-      type: str
-    mtu:
-      description: MTU of the bridge, if set.
-      type: int
-    name:
-      description: Network name.
-      type: str
-    uuid:
-      description: The network's libvirt UUID (not in check mode before creation).
-      type: str
 '''
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.module import CloudModule
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.networks import MODES, run_network
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.netxml import MODES
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.networks import run_network
 
 
 def main():
-    cm = CloudModule(
+    CloudModule(
         argument_spec=dict(
             name=dict(type='str', required=True),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
@@ -272,8 +226,7 @@ def main():
             recreate=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
-    )
-    cm.run(run_network)
+    ).run(run_network)
 
 
 if __name__ == '__main__':

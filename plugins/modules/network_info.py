@@ -22,13 +22,10 @@ author:
   - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.hypervisors
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.info_module
 options:
-  hypervisors:
-    description: Only networks on these hypervisors; all hypervisors by default.
-    type: list
-    elements: str
   name:
     description: Only the network of this name.
     type: str
@@ -120,41 +117,11 @@ networks:
       type: str
     ports:
       description:
-        - The ports recorded in the network's persistent definition (see M(kvmcloud.cloud.port)).
+        - The ports recorded in the network's persistent definition, each as M(kvmcloud.cloud.port) returns
+          RV(kvmcloud.cloud.port#module:port) (without C(filter) and C(hypervisors)), with C(leased_ip), the
+          address leased to the port's MAC right now, or null.
       type: list
       elements: dict
-      contains:
-        created:
-          description: When the port was created, UTC, ISO 8601.
-          type: str
-        hostname:
-          description: Host name of the port's reservation, or null.
-          type: str
-        ip:
-          description: The port's fixed address.
-          type: str
-        leased_ip:
-          description: Address leased to the port's MAC right now, or null.
-          type: str
-        mac:
-          description: The port's MAC address.
-          type: str
-        name:
-          description: Port name.
-          type: str
-        network:
-          description: Network name.
-          type: str
-        project:
-          description: Project that owns the port.
-          type: str
-        security_groups:
-          description: Security groups of the port.
-          type: list
-          elements: str
-        server:
-          description: Server the port belongs to, or null.
-          type: str
     reservations:
       description: DHCP reservations (C(<host>) entries) of the subnet.
       type: list
@@ -173,25 +140,26 @@ networks:
       description: The network's libvirt UUID.
       type: str
 unreachable_hypervisors:
-  description: Hypervisors that could not be read, with the reason.
+  description:
+    - Hypervisors that could not be reached, each with the reason; they are skipped. Any other
+      failure on a reachable hypervisor fails the task.
   returned: always
   type: list
   elements: str
 '''
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.module import CloudModule
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.networks import report_networks
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.networks import run_network_info
 
 
 def main():
-    cm = CloudModule(
+    CloudModule(
         argument_spec=dict(
             name=dict(type='str'),
             hypervisors=dict(type='list', elements='str'),
         ),
         supports_check_mode=True,
-    )
-    cm.run(report_networks)
+    ).run(run_network_info)
 
 
 if __name__ == '__main__':

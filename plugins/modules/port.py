@@ -15,7 +15,7 @@ version_added: 0.1.0
 description:
   - A port is a server's interface on a network. It has a MAC address and a fixed IPv4 address,
     and can exist before its server does, to reserve the address.
-  - The port is written on every reachable hypervisor the network is defined on, as a DHCP host
+  - The port is written on every reachable hypervisor of O(hypervisors) the network is defined on, as a DHCP host
     reservation (MAC, address, host name) applied live and to the persistent config, so the guest
     always gets the same address, also after the network restarts. The network's persistent
     definition keeps a record of the port (project, security groups, creation time) in its
@@ -38,6 +38,7 @@ author:
   - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.hypervisors
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
 options:
@@ -52,12 +53,6 @@ options:
       - Host name of the DHCP reservation, which dnsmasq also resolves. Default O(name) when it is
         a valid DNS label.
     type: str
-  hypervisors:
-    description:
-      - Hypervisors to consider; default every hypervisor of the cloud. The port is written on
-        those of them the network is defined on.
-    type: list
-    elements: str
   mac_address:
     description:
       - The MAC address of the port, unicast. Default derived from the network and port names with
@@ -177,12 +172,12 @@ unreachable_hypervisors:
   elements: str
 '''
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.module import CloudModule
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.ports import run_port
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.ports import run_port
 
 
 def main():
-    cm = CloudModule(
+    CloudModule(
         argument_spec=dict(
             name=dict(type='str', required=True),
             network=dict(type='str', required=True),
@@ -196,8 +191,7 @@ def main():
             hypervisors=dict(type='list', elements='str'),
         ),
         supports_check_mode=True,
-    )
-    cm.run(run_port)
+    ).run(run_port)
 
 
 if __name__ == '__main__':

@@ -64,19 +64,20 @@ projects:
         instances: {limit: 10, in_use: 2, remaining: 8}
         cores: {limit: -1, in_use: 3, remaining: null}
 unreachable_hypervisors:
-  description: Hypervisors that could not be read, with the reason.
+  description:
+    - Hypervisors that could not be reached, each with the reason; they are skipped. Any other
+      failure on a reachable hypervisor fails the task.
   returned: always
   type: list
   elements: str
 '''
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.quota_usage import report_quotas
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.module import CloudModule
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.info import run_quota_info
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
 
 
 def main():
-    cm = CloudModule(argument_spec=dict(project=dict(type='str')), supports_check_mode=True)
-    cm.run(report_quotas)
+    CloudModule(argument_spec=dict(project=dict(type='str')), supports_check_mode=True).run(run_quota_info)
 
 
 if __name__ == '__main__':

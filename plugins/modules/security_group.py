@@ -40,14 +40,10 @@ author:
   - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.hypervisors
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
 options:
-  hypervisors:
-    description:
-      - Hypervisors to manage the group on; all enabled hypervisors by default.
-    type: list
-    elements: str
   name:
     description:
       - Name of the group, 1 to 64 characters, ASCII letters, digits, V(.), V(_) and V(-), starting
@@ -181,13 +177,13 @@ security_groups:
       type: str
 '''
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.module import CloudModule
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.secgroups import (
-    DIRECTIONS, ETHERTYPES, PROTOCOLS, run_security_group)
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.rules import DIRECTIONS, ETHERTYPES, PROTOCOLS
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.secgroups import run_security_group
 
 
 def main():
-    cm = CloudModule(
+    CloudModule(
         argument_spec=dict(
             name=dict(type='str', required=True),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
@@ -203,8 +199,7 @@ def main():
             hypervisors=dict(type='list', elements='str'),
         ),
         supports_check_mode=True,
-    )
-    cm.run(run_security_group)
+    ).run(run_security_group)
 
 
 if __name__ == '__main__':

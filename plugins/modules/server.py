@@ -25,6 +25,7 @@ description:
     O(rebuild=true); tags, meta and the power state change in place.
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.wait
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
   - kvmcloud.cloud.server
@@ -96,46 +97,13 @@ reboot_required:
   returned: when true
   type: bool
 servers:
-  description: The server after the run (predicted in check mode), a list of one; empty after O(state=absent).
+  description:
+    - The server after the run (predicted in check mode), a list of one; empty after O(state=absent).
+    - Each as M(kvmcloud.cloud.server_info) describes it, without C(usage) and the ports' C(leased_ip); in check
+      mode, a server not created yet has what the plan knows (its C(uuid) is null).
   returned: always
   type: list
   elements: dict
-  contains:
-    addresses:
-      description: Fixed address of the server on each network, by network name.
-      type: dict
-    console:
-      description: Path of the serial console log on the hypervisor.
-      type: str
-    flavor:
-      description: The flavor, as C(name), C(vcpus), C(ram) (MiB) and C(disk) (GiB).
-      type: dict
-    hypervisor:
-      description: The hypervisor the server is on.
-      type: str
-    image:
-      description: Image name.
-      type: str
-    name:
-      description: Server name.
-      type: str
-    ports:
-      description: The server's ports, as C(name), C(network), C(ip) and C(mac).
-      type: list
-      elements: dict
-    power_state:
-      description: V(running), V(stopped) or V(paused).
-      type: str
-    project:
-      description: Project of the server.
-      type: str
-    uuid:
-      description: The domain's UUID, also the instance id of the seed (null in check mode before creation).
-      type: str
-    volumes:
-      description: Names of the attached data volumes.
-      type: list
-      elements: str
 unreachable_hypervisors:
   description: Hypervisors that could not be reached and were skipped, with the reason.
   returned: always
@@ -143,26 +111,20 @@ unreachable_hypervisors:
   elements: str
 '''
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute import run_servers
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.module import CloudModule
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.servers import SERVER_SPEC
-
-
-def run(cm):
-    if cm.params['state'] == 'absent':
-        return run_servers(cm, [], absent=[cm.params['name']])
-    return run_servers(cm, [cm.params])
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.fleet import run_server
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.spec import SERVER_SPEC
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
 
 
 def main():
-    cm = CloudModule(
+    CloudModule(
         argument_spec=dict(SERVER_SPEC, delete_volumes=dict(type='bool', default=False),
                            rebuild=dict(type='bool', default=False),
                            wait_for_ready=dict(type='bool', default=False)),
+        waits=True,
         supports_check_mode=True,
         mutually_exclusive=[('flavor', 'vcpus'), ('flavor', 'ram')],
-    )
-    cm.run(run)
+    ).run(run_server)
 
 
 if __name__ == '__main__':

@@ -42,6 +42,7 @@ description:
     started again on its source if it ran. The serial console log stays on the source.
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.wait
   - kvmcloud.cloud.attributes
 author:
   - kvmcloud developers (@kvmcloud)
@@ -143,47 +144,11 @@ action:
   returned: always
   type: str
 server:
-  description: The server after the action (predicted in check mode).
+  description:
+    - The server after the action (predicted in check mode), as M(kvmcloud.cloud.server_info) describes it,
+      without C(usage) and the ports' C(leased_ip). A migrated server keeps its C(uuid).
   returned: always
   type: dict
-  contains:
-    addresses:
-      description: Fixed address of the server on each network, by network name.
-      type: dict
-    console:
-      description: Path of the serial console log on the hypervisor.
-      type: str
-    flavor:
-      description: The flavor, as C(name), C(vcpus), C(ram) (MiB) and C(disk) (GiB).
-      type: dict
-    hypervisor:
-      description: The hypervisor the server is on.
-      type: str
-    image:
-      description: Image name.
-      type: str
-    name:
-      description: Server name.
-      type: str
-    ports:
-      description: The server's ports, as C(name), C(network), C(ip) and C(mac).
-      type: list
-      elements: dict
-    power_state:
-      description: V(running), V(stopped) or V(paused).
-      type: str
-    project:
-      description: Project of the server.
-      type: str
-    uuid:
-      description: The domain's UUID; a migrated server keeps it.
-      type: str
-    virt_type:
-      description: The domain type, V(kvm) or V(qemu).
-      type: str
-    zone:
-      description: Availability zone of the hypervisor.
-      type: str
 steps:
   description:
     - What the run did (in check mode, would do), in order; empty when nothing changed.
@@ -199,12 +164,12 @@ unreachable_hypervisors:
   elements: str
 '''
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.actions import ACTIONS, REBOOT_TYPES, run_action
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.module import CloudModule
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.actions import ACTIONS, REBOOT_TYPES, run_action
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
 
 
 def main():
-    cm = CloudModule(
+    CloudModule(
         argument_spec=dict(
             name=dict(type='str', required=True),
             action=dict(type='str', required=True, choices=list(ACTIONS)),
@@ -213,9 +178,9 @@ def main():
             image=dict(type='str'),
             target=dict(type='str'),
         ),
+        waits=True,
         supports_check_mode=True,
-    )
-    cm.run(run_action)
+    ).run(run_action)
 
 
 if __name__ == '__main__':

@@ -24,6 +24,7 @@ description:
     C(availability_zone), C(hypervisor), C(server_group), C(power_state), C(state)).
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.wait
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
 author:
@@ -84,7 +85,9 @@ reboot_required:
   returned: when true
   type: bool
 servers:
-  description: The servers after the run (predicted in check mode), in the order given; deleted ones are left out.
+  description:
+    - The servers after the run (predicted in check mode), in the order given; deleted ones are left out.
+    - Each as M(kvmcloud.cloud.server) returns it.
   returned: always
   type: list
   elements: dict
@@ -95,28 +98,12 @@ unreachable_hypervisors:
   elements: str
 '''
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute import run_servers
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.errors import ValidationError
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.module import CloudModule
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.servers import validate_server_options
-
-
-def run(cm):
-    project = cm.params.get('project')
-    if cm.params['exclusive'] and not project:
-        raise ValidationError('exclusive: true needs project, the project whose other servers are deleted')
-    present, absent = [], []
-    for index, item in enumerate(cm.params['servers']):
-        options = validate_server_options(index, dict({'project': project} if project else {}, **item))
-        if options['state'] == 'absent':
-            absent.append(options['name'])
-        else:
-            present.append(options)
-    return run_servers(cm, present, absent=absent, exclusive_project=project if cm.params['exclusive'] else None)
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.fleet import run_server_fleet
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
 
 
 def main():
-    cm = CloudModule(
+    CloudModule(
         argument_spec=dict(
             servers=dict(type='list', elements='dict', required=True),
             project=dict(type='str'),
@@ -125,9 +112,9 @@ def main():
             rebuild=dict(type='bool', default=False),
             wait_for_ready=dict(type='bool', default=False),
         ),
+        waits=True,
         supports_check_mode=True,
-    )
-    cm.run(run)
+    ).run(run_server_fleet)
 
 
 if __name__ == '__main__':

@@ -116,18 +116,20 @@ servers:
       description: Availability zone of the hypervisor.
       type: str
 unreachable_hypervisors:
-  description: Hypervisors that could not be read, with the reason.
+  description:
+    - Hypervisors that could not be reached, each with the reason; they are skipped. Any other
+      failure on a reachable hypervisor fails the task.
   returned: always
   type: list
   elements: str
 '''
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.domains import report_servers
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.module import CloudModule
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.info import run_server_info
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
 
 
 def main():
-    cm = CloudModule(
+    CloudModule(
         argument_spec=dict(
             name=dict(type='str'),
             project=dict(type='str'),
@@ -136,8 +138,7 @@ def main():
             tags=dict(type='list', elements='str'),
         ),
         supports_check_mode=True,
-    )
-    cm.run(report_servers)
+    ).run(run_server_info)
 
 
 if __name__ == '__main__':

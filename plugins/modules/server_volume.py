@@ -22,6 +22,7 @@ author:
   - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.wait
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
 options:
@@ -92,23 +93,12 @@ attachment:
       type: str
 '''
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.attach import attachment_for
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.module import CloudModule
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.reconcile import reconcile
-
-
-def run(cm):
-    attachment = attachment_for(cm, cm.params)
-    result = reconcile(attachment, 'present', cm.check_mode)
-    resource = dict(result['resource'])
-    if cm.check_mode or not resource.get('server'):
-        resource.update(server=cm.params['server'], volume=cm.params['volume'],
-                        hypervisor=attachment.hypervisor.name)
-    return dict(changed=result['changed'], diff=result['diff'], attachment=resource)
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume.attach import run_server_volume
 
 
 def main():
-    cm = CloudModule(
+    CloudModule(
         argument_spec=dict(
             server=dict(type='str', required=True),
             volume=dict(type='str', required=True),
@@ -116,9 +106,9 @@ def main():
             hypervisor=dict(type='str'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
         ),
+        waits=True,
         supports_check_mode=True,
-    )
-    cm.run(run)
+    ).run(run_server_volume)
 
 
 if __name__ == '__main__':

@@ -23,6 +23,7 @@ author:
   - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.hypervisors
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
 options:
@@ -37,11 +38,6 @@ options:
   group:
     description: Numeric group id of the pool's directory.
     type: int
-  hypervisors:
-    description:
-      - Hypervisors to manage the pool on; all enabled hypervisors by default.
-    type: list
-    elements: str
   mode:
     description:
       - Permission mode of the pool's directory, in octal, for example V('0711').
@@ -138,13 +134,12 @@ pools:
       type: str
 '''
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.multi import reconcile_on_hypervisors
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.module import CloudModule
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.pools import POOL_TYPES, StoragePool
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.pools import POOL_TYPES, run_storage_pool
 
 
 def main():
-    cm = CloudModule(
+    CloudModule(
         argument_spec=dict(
             name=dict(type='str', required=True),
             type=dict(type='str', choices=list(POOL_TYPES), default='dir'),
@@ -159,9 +154,7 @@ def main():
             hypervisors=dict(type='list', elements='str'),
         ),
         supports_check_mode=True,
-    )
-    cm.run(lambda cm: reconcile_on_hypervisors(
-        cm, lambda conn, hv: StoragePool(conn, hv.name, cm.params), result_key='pools'))
+    ).run(run_storage_pool)
 
 
 if __name__ == '__main__':

@@ -143,33 +143,17 @@ volume:
       type: float
 '''
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils import volumes
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.module import CloudModule
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.reconcile import reconcile
-
-
-def run(cm):
-    params = cm.params
-    volumes.validate_name(params['name'])
-    if params['project']:
-        cm.cloud.project(params['project'])
-    found, unreachable = volumes.locate(cm, params['name'])
-    target = None
-    if found is None and params['state'] == 'present':
-        if unreachable:
-            raise volumes.KvmcloudError('volume %s was not found, and it cannot be ruled out that it exists on '
-                                        'unreachable hypervisors: %s' % (params['name'], '; '.join(unreachable)))
-        target = volumes.target_hypervisor(cm, params['hypervisor'])
-    result = reconcile(volumes.Volume(cm, params, found, target), params['state'], cm.check_mode)
-    return dict(changed=result['changed'], diff=result['diff'], volume=result['resource'])
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume.service import run_volume
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume.volumes import FORMATS
 
 
 def main():
-    cm = CloudModule(
+    CloudModule(
         argument_spec=dict(
             name=dict(type='str', required=True),
             size=dict(type='raw'),
-            format=dict(type='str', choices=list(volumes.FORMATS)),
+            format=dict(type='str', choices=list(FORMATS)),
             image=dict(type='str'),
             clone=dict(type='str', choices=['overlay', 'full'], default='overlay'),
             project=dict(type='str'),
@@ -177,8 +161,7 @@ def main():
             state=dict(type='str', choices=['present', 'absent'], default='present'),
         ),
         supports_check_mode=True,
-    )
-    cm.run(run)
+    ).run(run_volume)
 
 
 if __name__ == '__main__':

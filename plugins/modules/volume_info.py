@@ -44,7 +44,9 @@ EXAMPLES = r'''
 
 RETURN = r'''
 unreachable_hypervisors:
-  description: Hypervisors that could not be read, with the reason.
+  description:
+    - Hypervisors that could not be reached, each with the reason; they are skipped. Any other
+      failure on a reachable hypervisor fails the task.
   returned: always
   type: list
   elements: str
@@ -55,35 +57,19 @@ volumes:
   elements: dict
 '''
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils import volumes
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.module import CloudModule
-
-
-def report(cm):
-    params = cm.params
-    selected = cm.cloud.select_hypervisors([params['hypervisor']] if params['hypervisor'] else None)
-    listed, unreachable = [], []
-    for hv, found, err in cm.connections.map(lambda hv, conn: [f.facts() for f in volumes.list_on(conn, hv)], selected):
-        if err is not None:
-            unreachable.append('%s: %s' % (hv.name, err.msg))
-            continue
-        listed.extend(v for v in found
-                      if (not params['name'] or v['name'] == params['name'])
-                      and (not params['project'] or v['project'] == params['project']))
-    return dict(changed=False, volumes=sorted(listed, key=lambda v: (v['name'], v['hypervisor'])),
-                unreachable_hypervisors=unreachable)
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume.service import run_volume_info
 
 
 def main():
-    cm = CloudModule(
+    CloudModule(
         argument_spec=dict(
             name=dict(type='str'),
             project=dict(type='str'),
             hypervisor=dict(type='str'),
         ),
         supports_check_mode=True,
-    )
-    cm.run(report)
+    ).run(run_volume_info)
 
 
 if __name__ == '__main__':

@@ -9,22 +9,21 @@ only between those namespaces.
 """
 
 import signal
-import subprocess
 import sys
+import subprocess
 import time
 import uuid as uuidlib
 
 import libvirt
 import pytest
 
-from ansible_run import ROOT, run_module, unchanged
+from ansible_run import run_module, unchanged
+from cloud_fixture import handle
 from testhv import namespace_command
 
-COLLECTIONS = str(ROOT / 'collections')
-if COLLECTIONS not in sys.path:
-    sys.path.insert(0, COLLECTIONS)
-
-from ansible_collections.kvmcloud.cloud.plugins.module_utils import secgroups  # noqa: E402
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.network import filters as nwfilters  # noqa: E402
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.network import filterxml  # noqa: E402
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.network import rules as sg_rules  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -43,12 +42,12 @@ def _filters(uri):
 
 def _remove_filters(uri, names):
     """Undefine ``names``: port filters, then groups, then the anti-spoofing set from the top."""
-    base = [name for name, _xml in secgroups.base_filters()]
+    base = [name for name, _xml in filterxml.base_filters()]
 
     def order(name):
         if name in base:
             return 2 + len(base) - base.index(name)
-        return 1 if name.startswith(secgroups.GROUP_PREFIX) else 0
+        return 1 if name.startswith(sg_rules.GROUP_PREFIX) else 0
 
     conn = libvirt.open(uri)
     try:
@@ -86,14 +85,14 @@ def groups_on(hvs):
     """``{group: rules}`` of the test's groups on each hypervisor."""
     found = []
     for hv in hvs:
-        groups = dict(secgroups.parse_group_filter(xml) for name, xml in _filters(hv['uri']).items()
-                      if name.startswith(secgroups.group_filter_name(PREFIX)))
+        groups = dict(filterxml.parse_group_filter(xml) for name, xml in _filters(hv['uri']).items()
+                      if name.startswith(sg_rules.group_filter_name(PREFIX)))
         found.append(groups)
     return found
 
 
 def normal(group, rules):
-    return secgroups.rules_from_params(group, rules)
+    return sg_rules.rules_from_params(group, rules)
 
 
 WEB_RULES = [
@@ -118,9 +117,9 @@ def test_check_apply_check_apply_on_both_hypervisors(hvs):
     assert groups_on(hvs) == [{WEB: want}, {WEB: want}]
     for hv in hvs:
         filters = _filters(hv['uri'])
-        for name, xml in secgroups.base_filters():
-            assert secgroups.same_filter(filters[name], xml), 'libvirt keeps the anti-spoofing filters as written'
-        _group, _rules, unmanaged = secgroups.read_group_filter(filters[secgroups.group_filter_name(WEB)])
+        for name, xml in filterxml.base_filters():
+            assert filterxml.same_filter(filters[name], xml), 'libvirt keeps the anti-spoofing filters as written'
+        _group, _rules, unmanaged = filterxml.read_group_filter(filters[sg_rules.group_filter_name(WEB)])
         assert unmanaged == []
     assert sorted(g['hypervisor'] for g in second['security_groups']) == sorted(hv['name'] for hv in hvs)
     assert all(g['uuid'] and g['rules'] == want for g in second['security_groups'])
@@ -297,10 +296,10 @@ class Lab:
         return 'sgt-port-%s' % host
 
     def define_port(self, host, groups, members):
-        xml = secgroups.port_filter_xml(host, ip_of(host), mac_of(host), groups,
-                                        secgroups.read_groups(self.conn, self.hv['name']), members)
-        xml = xml.replace(secgroups.port_filter_name(host), self.filter_name(host), 1)
-        return secgroups.define_filter(self.conn, self.hv['name'], xml)
+        h = handle(self.hv, self.conn)
+        xml = filterxml.port_filter_xml(host, ip_of(host), mac_of(host), groups, nwfilters.read_groups(h), members)
+        xml = xml.replace(sg_rules.port_filter_name(host), self.filter_name(host), 1)
+        return nwfilters.define_filter(h, xml)
 
     def bind(self, host):
         self.conn.nwfilterBindingCreateXML(

@@ -6,23 +6,18 @@ servers that are defined but not started, which is all those features touch.
 """
 
 import re
-import sys
 import time
 from pathlib import Path
 
 import libvirt
 import pytest
 
-from ansible_run import ROOT, run_module, unchanged
-from cloud_fixture import cloud_definition, module_leftovers, remove_prefixed, removing_prefixed
+from ansible_run import run_module, unchanged
+from cloud_fixture import cloud_definition, handle, module_leftovers, remove_prefixed, removing_prefixed
 from guests import read_console, wait_for_console
 from testhv_fixture import hypervisors_fixture
 
-COLLECTIONS = str(ROOT / 'collections')
-if COLLECTIONS not in sys.path:
-    sys.path.insert(0, COLLECTIONS)
-
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.domains import ConsoleWatch  # noqa: E402
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.power import ConsoleWatch  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -298,7 +293,8 @@ def test_console_watch_sees_output_with_nothing_else_on_the_connection(hvs, net)
     conn = libvirt.open(hvs[1]['uri'])
     try:
         dom = conn.lookupByName(PREFIX + 'watch')
-        watch = ConsoleWatch(conn, dom, hvs[1]['name'])
+        hv = handle(hvs[1], conn)
+        watch = ConsoleWatch(hv, hv.domain(PREFIX + 'watch'))
         dom.reset(0)
         marker = 'kvmcloud-ready %s' % dom.UUIDString()
         deadline = time.monotonic() + BOOT_TIMEOUT

@@ -13,12 +13,21 @@ Everything here talks to libvirt directly, not through the collection under test
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from typing import Iterable, Iterator
 
 import libvirt
 
+from ansible_run import ROOT
 from testhv import VOLUMES_POOL, destroy_and_undefine
+
+if str(ROOT / 'collections') not in sys.path:
+    sys.path.insert(0, str(ROOT / 'collections'))
+
+# For the few tests that call the collection's own code directly (its XML, its console reader).
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import cloud as _cloud  # noqa: E402
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import virt as _virt  # noqa: E402
 
 FLAVORS = (
     {"name": "m1.tiny", "vcpus": 1, "ram": 128, "disk": 1},
@@ -44,6 +53,22 @@ def cloud_definition(hypervisors: Iterable[dict], projects: list[dict], extra_hy
     }
 
 
+@contextmanager
+def connected(uri: str) -> Iterator[libvirt.virConnect]:
+    """A libvirt connection to ``uri`` for the block, closed afterwards."""
+    conn = libvirt.open(uri)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def handle(hypervisor: dict, conn: libvirt.virConnect) -> _virt.Hypervisor:
+    """The collection's handle of a test hypervisor (a fixture dict with ``name`` and ``uri``)
+    over a connection the test opened, for tests that call the collection's code directly."""
+    return _virt.Hypervisor(_cloud.Hypervisor(name=hypervisor['name'], uri=hypervisor['uri']), conn)
+
+
 def remove_prefixed(uri: str, prefix: str, volumes: Iterable[str] = (), pools: Iterable[str] = (VOLUMES_POOL,),
                     networks: Iterable[str] = (), nwfilters: Iterable[str] = ()) -> None:
     """Remove from the libvirt at ``uri`` what a test made, in this order:
@@ -59,8 +84,7 @@ def remove_prefixed(uri: str, prefix: str, volumes: Iterable[str] = (), pools: I
     because the collection puts its own words in front of the names it is given.
     """
     volumes, nwfilters = tuple(volumes), tuple(nwfilters)
-    conn = libvirt.open(uri)
-    try:
+    with connected(uri) as conn:
         for domain in conn.listAllDomains():
             if domain.name().startswith(prefix):
                 destroy_and_undefine(domain)
@@ -83,8 +107,6 @@ def remove_prefixed(uri: str, prefix: str, volumes: Iterable[str] = (), pools: I
             for nwfilter in conn.listAllNWFilters():
                 if nwfilter.name().startswith(nwfilters):
                     nwfilter.undefine()
-    finally:
-        conn.close()
 
 
 def module_leftovers(prefix: str, networks: Iterable[str] = ()) -> dict:

@@ -17,6 +17,8 @@ if COLLECTIONS not in sys.path:
 
 libvirt = pytest.importorskip('libvirt')
 
+from handles import handle  # noqa: E402  pylint: disable=wrong-import-position
+
 # libvirt prints every error to stderr by default; the tests look at the raised errors.
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
 
@@ -52,6 +54,12 @@ def test_conn():
         assert leftover == ([], [], []), 'test left (domains, networks, pools) behind: %r' % (leftover,)
     finally:
         conn.close()
+
+
+@pytest.fixture
+def hv1(test_conn):
+    """The handle of hypervisor ``hv1`` over ``test_conn``, as modules get it from Connections."""
+    return handle(test_conn)
 
 
 def domain_xml(name, dom_type='test'):

@@ -1,0 +1,249 @@
+# -*- coding: utf-8 -*-
+# Copyright: kvmcloud developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The compute engine: reconcile a list of servers in one call (the ``server`` and
+``server_fleet`` modules).
+
+survey (:mod:`.survey`) -> plan (:mod:`.plan`, pure) -> unless check mode: apply
+(:mod:`.apply`) in the order and parallelism below -> wait -> describe. The ``server`` module
+is this engine with a list of one.
+
+Order: the ports of new servers first (one write per network and hypervisor), then every
+hypervisor's servers in parallel (deletions and updates, then creations a few at a time, each
+thread with a connection of its own), then the ports of deleted servers and of servers whose
+creation failed. A server whose creation fails is rolled back; the run then reports the error.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute import apply
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.domain import describe_server, server_facts
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.plan import (
+    doomed, involved_networks, plan_fleet, random_uuid)
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.power import running_with_leases
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.spec import (
+    spec_from_params, validate_server_options)
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.survey import (
+    add_networks, add_volume_usage, survey)
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError, ValidationError
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.fanout import failed_on, unreachable_list
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.reconcile import CREATE, DELETE, UPDATE
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.waiter import Predicate, wait_for
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.ports import write_ports
+
+# New servers created at once on one hypervisor, each thread with its own connection (libvirtd
+# serves one client's calls a few at a time). Guest start-up is what takes the time (the
+# firmware and kernel load while the host is busy with the guests already booting), so a few
+# at once keep a small host's cores busy without crowding libvirtd.
+CREATE_THREADS = 4
+
+
+class Fleet:
+    """Applying one :class:`~.plan.FleetPlan`, waiting for it and describing the result."""
+
+    def __init__(self, cm, found, fleet_plan, delete_volumes=False, watch_consoles=False):
+        self.cm = cm
+        self.found = found
+        self.plan = fleet_plan
+        self.delete_volumes = delete_volumes
+        self.watch_consoles = watch_consoles
+        self.consoles = {}
+        self._lock = threading.Lock()
+
+    def apply(self):
+        todo = [p for p in self.plan.servers if p]
+        self.write_ports([r for p in todo if p.action == CREATE for r in p.port_records]
+                         + [r for p in todo if p.action == UPDATE for r in p.added_records], [])
+        by_hv = {}
+        for planned in todo:
+            by_hv.setdefault(planned.hypervisor, []).append(planned)
+        created = set()
+
+        def create(h, planned):
+            watch = apply.create(h, planned, self.found.hosts[h.name].virt_type, self.watch_consoles)
+            with self._lock:
+                created.add(planned.name)
+                if watch is not None:
+                    self.consoles[planned.name] = watch
+
+        def run(h):
+            for planned in by_hv[h.name]:
+                if planned.action == DELETE:
+                    apply.delete(h, planned, self.delete_volumes)
+                elif planned.action == UPDATE:
+                    apply.update(h, planned, self.cm.wait_timeout)
+            new = [p for p in by_hv[h.name] if p.action == CREATE]
+            if len(new) <= 1:
+                for planned in new:
+                    create(h, planned)
+            else:
+                self._create_parallel(h.name, new, create)
+
+        outcomes = self.cm.connections.map(run, [self.cm.cloud.hypervisor(name) for name in sorted(by_hv)])
+        failures = [(hv, err) for hv, _ok, err in outcomes if err is not None]
+        gone = [r for p in todo if p.action == DELETE for r in self._records_of(p.server)]
+        gone += [r for p in todo if p.action == UPDATE for r in p.removed_records]
+        # A server whose creation failed, or was never reached after a failure, has no use for its ports.
+        gone += [r for p in todo if p.action == CREATE and p.name not in created for r in p.port_records]
+        error = failed_on('the servers', failures) if failures else None
+        try:
+            self.write_ports([], gone)
+        except KvmcloudError as err:
+            if error is None:
+                raise
+            # The creation's error is the one to report; the ports left over are named with it.
+            raise KvmcloudError('%s; then releasing their ports failed too: %s' % (error.msg, err.msg),
+                                **error.details)
+        if error is not None:
+            raise error
+
+    def _create_parallel(self, hvname, new, create):
+        """``create(handle, planned)`` for each new server, a few at a time, each thread with a
+        connection of its own. After a failure no further creation starts; the first error is
+        raised once the ones under way have finished (or rolled back)."""
+        local = threading.local()
+        stop = threading.Event()
+
+        def one(planned):
+            if stop.is_set():
+                return
+            if getattr(local, 'handle', None) is None:
+                local.handle = self.cm.connections.open_extra(hvname)
+            try:
+                create(local.handle, planned)
+            except BaseException:
+                stop.set()
+                raise
+
+        with ThreadPoolExecutor(max_workers=min(len(new), CREATE_THREADS)) as pool:
+            futures = [pool.submit(one, planned) for planned in new]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]
+
+    def _records_of(self, server):
+        out = []
+        for port in server.get('ports') or []:
+            view = self.found.networks.get(port['network'])
+            record = view.records.get(port['name']) if view is not None else None
+            if record is not None:
+                out.append(record)
+        return out
+
+    def write_ports(self, add, remove):
+        """Add and remove port records, batched per network, on every hypervisor of each network
+        concurrently (one thread per hypervisor)."""
+        if not add and not remove:
+            return
+        networks = sorted({r['network'] for r in add + remove})
+        targets = sorted({hv for net in networks for hv in self.found.networks[net].hypervisors})
+
+        def write(h):
+            for net in networks:
+                if h.name in self.found.networks[net].hypervisors:
+                    write_ports(h, net, [r for r in add if r['network'] == net],
+                                [r['name'] for r in remove if r['network'] == net])
+
+        failures = [(hv, err) for hv, _ok, err in self.cm.connections.map(
+            write, [self.cm.cloud.hypervisor(name) for name in targets]) if err is not None]
+        if failures:
+            raise failed_on('writing the ports', failures)
+
+    def wait(self):
+        """Servers this run created or started run, and each of their ports has its address
+        leased; with console watches, each also printed its ready marker. (An interface
+        hot-plugged into a running guest gets its address when the guest configures it; that
+        is not waited for.)"""
+        deadline = time.monotonic() + self.cm.wait_timeout
+        for planned in [p for p in self.plan.servers if p.starts]:
+            h = self.cm.connections.get(planned.hypervisor)
+            wait_for(Predicate('server %s to run with its addresses' % planned.name,
+                               lambda p=planned: running_with_leases(h, p.name, p.port_records)),
+                     max(0, deadline - time.monotonic()))
+            console = self.consoles.get(planned.name)
+            if console is not None:
+                marker = 'kvmcloud-ready %s' % planned.uuid
+                wait_for(Predicate('server %s to print %s on its console' % (planned.name, marker),
+                                   lambda c=console, m=marker: c.seen(m)), max(0, deadline - time.monotonic()))
+
+    def close(self):
+        for console in self.consoles.values():
+            console.close()
+
+    def describe(self):
+        out = []
+        for planned in self.plan.servers:
+            if planned.action == DELETE:
+                continue
+            hv = self.cm.cloud.hypervisor(planned.hypervisor)
+            if planned.action is None:
+                # Unchanged: the survey already has it all.
+                out.append(describe_server(planned.server, hv))
+                continue
+            dom = self.cm.connections.get(hv.name).domain(planned.name) if not self.cm.check_mode else None
+            out.append(describe_server(server_facts(dom, hv.name), hv) if dom is not None else planned.summary())
+        return out
+
+
+def run_servers(cm, param_list, absent=(), exclusive_project=None):
+    """Reconcile ``param_list`` (the options of one server each) and remove ``absent``."""
+    params = cm.params
+    specs = [spec_from_params(cm.cloud, p) for p in param_list]
+    found = survey(cm)
+    gone = doomed(found.servers, [s['name'] for s in specs], absent, exclusive_project)
+    add_networks(cm, found, involved_networks(specs, found.servers, gone))
+    if any(s['boot_from_volume'] and s['name'] not in found.servers for s in specs):
+        add_volume_usage(cm, found)
+    fleet_plan = plan_fleet(cm.cloud, specs, found, absent=absent, exclusive_project=exclusive_project,
+                            rebuild=bool(params.get('rebuild')), new_uuid=None if cm.check_mode else random_uuid)
+    fleet = Fleet(cm, found, fleet_plan, delete_volumes=bool(params.get('delete_volumes')),
+                  watch_consoles=bool(params.get('wait_for_ready')) and cm.wait)
+    if not cm.check_mode:
+        try:
+            fleet.apply()
+            if cm.wait:
+                fleet.wait()
+        except KvmcloudError as err:
+            # What was done is reported: the run changed something.
+            err.details['changed'] = fleet_plan.changed
+            raise
+        finally:
+            fleet.close()
+    result = {
+        'changed': fleet_plan.changed,
+        'diff': fleet_plan.diff(),
+        'servers': fleet.describe(),
+        'unreachable_hypervisors': unreachable_list(found.unreachable),
+    }
+    if fleet_plan.reboot_required:
+        result['reboot_required'] = True
+    return result
+
+
+def run_server(cm):
+    """The ``server`` module: one server, or its removal."""
+    if cm.params['state'] == 'absent':
+        return run_servers(cm, [], absent=[cm.params['name']])
+    return run_servers(cm, [cm.params])
+
+
+def run_server_fleet(cm):
+    """The ``server_fleet`` module: a list of servers, the removals among them, and with
+    ``exclusive`` the removal of the project's other servers."""
+    project = cm.params.get('project')
+    if cm.params['exclusive'] and not project:
+        raise ValidationError('exclusive: true needs project, the project whose other servers are deleted')
+    present, absent = [], []
+    for index, item in enumerate(cm.params['servers']):
+        options = validate_server_options(index, dict({'project': project} if project else {}, **item))
+        if options['state'] == 'absent':
+            absent.append(options['name'])
+        else:
+            present.append(options)
+    return run_servers(cm, present, absent=absent, exclusive_project=project if cm.params['exclusive'] else None)

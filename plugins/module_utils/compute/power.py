@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# Copyright: kvmcloud developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A server's power state, and what the compute engine and the actions wait for: a server that
+runs with its addresses leased, and a marker on its serial console."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.domain import power_state
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.constants import VIR_STREAM_NONBLOCK
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError, WaitTimeout
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.undo import best_effort
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.waiter import Predicate, wait_for
+
+
+class ConsoleWatch:
+    """The serial console of a domain read through libvirt (a stream, so remote hypervisors and
+    namespaced ones work alike), accumulated until a marker shows."""
+
+    def __init__(self, h, dom):
+        self.name = dom.name()
+        self.dom = dom
+        self.text = ''
+        self.stream = h.stream(self.name, 'read console', VIR_STREAM_NONBLOCK)
+        dom.openConsole(None, self.stream, 0)
+
+    def seen(self, marker):
+        # The client side of a non-blocking stream only takes in what the daemon sent while an
+        # RPC call is in flight on the connection: without an event loop, recv() alone returns
+        # -2 forever once nothing else talks to the hypervisor. One cheap call pumps it.
+        self.dom.isActive()
+        while True:
+            data = self.stream.recv(65536)
+            if isinstance(data, int) or not data:    # -2: nothing more for now; b'': the end
+                break
+            self.text += data.decode('utf-8', 'replace').replace('\r', '')
+        found = any(line.strip() == marker for line in self.text.splitlines())
+        tail = self.text.strip().splitlines()[-1:] or ['nothing yet']
+        return found, 'last console line: %s' % tail[0][-200:]
+
+    def close(self):
+        best_effort(self.stream.abort)  # the console goes with the connection anyway
+
+
+def running_with_leases(h, name, port_list):
+    """Whether the server ``name`` of hypervisor ``h`` runs and each of its ports (``{name,
+    network, mac, ip}``) has its address leased: ``(done, what was seen)`` for the waiter."""
+    dom = h.domain(name)
+    if dom is None:
+        return False, 'no domain'
+    state = power_state(dom)
+    if state != 'running':
+        return False, state
+    missing = []
+    leases = {}
+    for port in port_list:
+        if port['network'] not in leases:
+            net = h.network(port['network'])
+            leases[port['network']] = net.DHCPLeases() if net is not None else []
+        if not any((lease.get('mac') or '').lower() == port['mac'] and lease.get('ipaddr') == port['ip']
+                   for lease in leases[port['network']]):
+            missing.append('%s has no lease of %s yet' % (port['name'], port['ip']))
+    return not missing, '; '.join(missing) or 'running with its addresses'
+
+
+def set_power_state(dom, wanted, timeout):
+    """Bring a domain to ``wanted`` (running, stopped, paused); stopping is graceful first."""
+    state = power_state(dom)
+    if state == wanted:
+        return
+    if wanted == 'running':
+        if state == 'paused':
+            dom.resume()
+        else:
+            dom.create()
+    elif wanted == 'paused':
+        if state == 'stopped':
+            dom.create()
+        dom.suspend()
+    else:
+        if state == 'paused':
+            dom.resume()
+        shut_down(dom, timeout, force=True)
+
+
+def shut_down(dom, timeout, force, wait=True):
+    """ACPI shutdown, then wait up to ``timeout`` for the guest to power off; after that, power
+    it off when ``force``, else fail. Without ``wait`` the request is only sent (and with
+    ``force`` the server is powered off at once). Returns the steps taken."""
+    name = dom.name()
+    dom.shutdown()
+    if not wait and not force:
+        return ['shutdown']
+    try:
+        wait_for(Predicate('server %s to power off' % name, lambda: (not dom.isActive(), power_state(dom))),
+                 timeout if wait else 0)
+        return ['shutdown']
+    except WaitTimeout as err:
+        if not force:
+            raise KvmcloudError('server %s did not power off within %ss of the ACPI shutdown request (last state: '
+                                '%s); set force: true to power it off after the wait' % (name, timeout, err.last_state),
+                                **err.details)
+    dom.about(name).destroy()
+    return ['shutdown', 'power off (forced)']

@@ -1,0 +1,101 @@
+# -*- coding: utf-8 -*-
+# Copyright: kvmcloud developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Work on several hypervisors at once, with the collection's two rules about them:
+
+- which hypervisors a module works on: those its ``hypervisors`` option names, else every
+  enabled one (:func:`selected`);
+- what an unreachable one means: a hypervisor that cannot be opened is reported, by name and
+  reason, in ``unreachable_hypervisors``; any other failure on a reachable hypervisor is an
+  error (:func:`map_reachable`).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.reconcile import diff_of, reconcile
+
+
+def selected(cm):
+    """The hypervisors a module works on: the ``hypervisors`` option's, in definition order
+    (unknown names fail), else every enabled one."""
+    names = cm.params.get('hypervisors')
+    return cm.cloud.select_hypervisors(names, enabled_only=not names)
+
+
+def failed_on(what, failures, **details):
+    """One error for ``[(hypervisor, error)]`` that names every hypervisor that failed."""
+    names = [hv.name for hv, _err in failures]
+    if len(failures) == 1:
+        reasons = failures[0][1].msg
+    else:
+        reasons = '; '.join('%s: %s' % (hv.name, err.msg) for hv, err in failures)
+    return KvmcloudError('%s failed on hypervisor%s %s: %s' % (
+        what, 's' if len(names) > 1 else '', ', '.join(names), reasons), failed_hypervisors=names, **details)
+
+
+def map_or_fail(cm, func, hypervisors, what):
+    """``func(handle)`` on each hypervisor concurrently: ``{name: result}``, or one error naming
+    every hypervisor that failed, unreachable ones included (see :func:`failed_on`)."""
+    outcomes = cm.connections.map(func, hypervisors)
+    failures = [(hv, err) for hv, _result, err in outcomes if err is not None]
+    if failures:
+        raise failed_on(what, failures)
+    return {hv.name: result for hv, result, _err in outcomes}
+
+
+def map_reachable(cm, func, hypervisors, what):
+    """``func(handle)`` on each hypervisor concurrently, skipping the unreachable ones:
+    ``([(hypervisor, result)], {name: reason})``, results in the order given. Any other failure
+    raises one error naming every hypervisor that failed (see :func:`failed_on`)."""
+    results, unreachable, failures = [], {}, []
+    for hv, result, err in cm.connections.map(func, hypervisors):
+        if err is None:
+            results.append((hv, result))
+        elif cm.connections.unreachable(hv.name):
+            unreachable[hv.name] = err.msg
+        else:
+            failures.append((hv, err))
+    if failures:
+        raise failed_on(what, failures)
+    return results, unreachable
+
+
+def unreachable_list(unreachable):
+    """``unreachable_hypervisors`` as every module returns it: ``'<name>: <reason>'``, sorted."""
+    return ['%s: %s' % item for item in sorted(unreachable.items())]
+
+
+def reconcile_on_hypervisors(cm, make_resource, result_key, precheck=False, hypervisors=None):
+    """Run the reconcile engine for ``make_resource(handle)`` on each hypervisor concurrently
+    (``hypervisors``, else :func:`selected`).
+
+    ``changed`` is true when any hypervisor changed; ``diff`` is keyed by hypervisor name. A
+    failure on any hypervisor fails the task and names every hypervisor that failed.
+
+    With ``precheck``, a real run first plans on every hypervisor as check mode does, so that a
+    refusal on any of them (a resource's ``check`` hook) comes before a change on any.
+    """
+    chosen = selected(cm) if hypervisors is None else hypervisors
+    state = cm.params.get('state', 'present')
+    what = 'the %s module' % result_key.rstrip('s')
+    if precheck and not cm.check_mode:
+        outcomes = cm.connections.map(lambda h: reconcile(make_resource(h), state, True), chosen)
+        failures = [(hv, err) for hv, _result, err in outcomes if err is not None]
+        if failures:
+            raise failed_on(what, failures, changed=False)
+    outcomes = cm.connections.map(lambda h: reconcile(make_resource(h), state, cm.check_mode), chosen)
+    failures = [(hv, err) for hv, _result, err in outcomes if err is not None]
+    if failures:
+        raise failed_on(what, failures, changed=any(r.changed for _hv, r, e in outcomes if e is None))
+    results = [(hv, result) for hv, result, _err in outcomes]
+    out = {
+        'changed': any(r.changed for _hv, r in results),
+        'diff': diff_of({hv.name: r.plan for hv, r in results}),
+        result_key: [dict(r.resource, hypervisor=hv.name) for hv, r in results],
+    }
+    if any(r.plan.reboot_required for _hv, r in results):
+        out['reboot_required'] = True
+    return out

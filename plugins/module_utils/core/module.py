@@ -1,0 +1,69 @@
+# -*- coding: utf-8 -*-
+# Copyright: kvmcloud developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The module wrapper every module of the collection uses.
+
+It merges the shared options (``cloud``; ``wait`` and ``wait_timeout`` for the modules that
+wait) into the module's own argument spec, checks that libvirt-python is importable, builds the
+cloud definition, owns the libvirt connections of the run and converts errors to ``fail_json``
+in one place. A module's ``main()`` is::
+
+    CloudModule(argument_spec=..., supports_check_mode=True).run(package_function)
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.cloud import (
+    CLOUD_ARGUMENT_SPEC, WAIT_ARGUMENT_SPEC, CloudDefinition)
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.connection import Connections
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.virt import LIBVIRT_IMPORT_ERROR
+
+
+class CloudModule:
+    """Composition around :class:`AnsibleModule` for kvmcloud modules.
+
+    ``waits=True`` adds the ``wait`` and ``wait_timeout`` options. ``run(func)`` calls
+    ``func(self)``, which returns the result dict; a :class:`KvmcloudError` raised on the way
+    becomes ``fail_json`` with its details, and the connections are closed either way.
+    """
+
+    def __init__(self, argument_spec=None, waits=False, **kwargs):
+        spec = dict(CLOUD_ARGUMENT_SPEC)
+        if waits:
+            spec.update(WAIT_ARGUMENT_SPEC)
+        spec.update(argument_spec or {})
+        self.module = AnsibleModule(argument_spec=spec, **kwargs)
+        self.params = self.module.params
+        self.check_mode = self.module.check_mode
+        if LIBVIRT_IMPORT_ERROR:
+            self.module.fail_json(msg=missing_required_lib('libvirt-python'), exception=LIBVIRT_IMPORT_ERROR)
+        try:
+            self.cloud = CloudDefinition.from_params(self.params['cloud'])
+        except KvmcloudError as err:
+            self.module.fail_json(msg=err.msg, **err.details)
+        self.connections = Connections(self.cloud.hypervisors)
+
+    @property
+    def wait(self):
+        """Whether to wait (modules without the option never do)."""
+        return self.params.get('wait', False)
+
+    @property
+    def wait_timeout(self):
+        """How long a wait may take, in seconds; 0 for modules without the option."""
+        return self.params.get('wait_timeout', 0)
+
+    def run(self, func):
+        """Run ``func(self)`` and exit with its result, or fail with the error it raised."""
+        try:
+            result = func(self)
+        except KvmcloudError as err:
+            self.connections.close()
+            self.module.fail_json(msg=err.msg, **err.details)
+        self.connections.close()
+        self.module.exit_json(**result)

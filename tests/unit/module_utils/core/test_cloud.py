@@ -1,0 +1,207 @@
+# -*- coding: utf-8 -*-
+"""core/cloud.py: the cloud definition, built from parameters filled in like AnsibleModule does."""
+
+import copy
+import dataclasses
+
+import pytest
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.cloud import (
+    CLOUD_ARGUMENT_SPEC, CLOUD_SPEC, DEFAULT_IMAGES_POOL, DEFAULT_VOLUMES_POOL, FLAVOR_SPEC, HYPERVISOR_SPEC,
+    KEYPAIR_SPEC, PROJECT_SPEC, CloudDefinition, Flavor, Hypervisor, Keypair, Project)
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import ValidationError
+
+
+def filled(cloud):
+    """``cloud`` as a module receives it: validated and with every default filled in.
+
+    The spec is copied: Ansible fills sub-options into a ``default={}`` in place.
+    """
+    result = ArgumentSpecValidator(copy.deepcopy(CLOUD_ARGUMENT_SPEC)).validate({'cloud': copy.deepcopy(cloud)})
+    assert not result.error_messages, result.error_messages
+    return result.validated_parameters['cloud']
+
+
+def hv(name, uri=None, **extra):
+    return dict(name=name, uri=uri or 'qemu+ssh://root@%s/system' % name, **extra)
+
+
+def build(**cloud):
+    cloud.setdefault('hypervisors', [hv('hv1')])
+    return CloudDefinition.from_params(filled(cloud))
+
+
+def test_defaults_are_filled():
+    cloud = build(hypervisors=[hv('hv1', 'qemu:///system')])
+    assert cloud.hypervisors == [Hypervisor(
+        name='hv1', uri='qemu:///system', zone='nova', enabled=True, virt_type=None,
+        cpu_allocation_ratio=4.0, ram_allocation_ratio=1.0, disk_allocation_ratio=1.0,
+        reserved_host_memory_mb=512, reserved_host_cpus=0, reserved_host_disk_gb=0,
+        images_pool=DEFAULT_IMAGES_POOL, volumes_pool=DEFAULT_VOLUMES_POOL)]
+    assert cloud.flavors == [] and cloud.projects == [] and cloud.keypairs == []
+
+
+def test_full_definition():
+    cloud = build(
+        hypervisors=[hv('hv1', zone='az1', virt_type='kvm', cpu_allocation_ratio=2, reserved_host_cpus=1),
+                     hv('hv2', enabled=False, images_pool='imgs')],
+        flavors=[dict(name='m1.small', vcpus=1, ram=2048, disk=20), dict(name='m1.tiny', vcpus=1, ram=512)],
+        projects=[dict(name='demo', description='Demo', quotas=dict(instances=10, cores=-1)),
+                  dict(name='empty')],
+        keypairs=[dict(name='me', public_key='ssh-ed25519 AAAA me@host')],
+    )
+    hv1, hv2 = cloud.hypervisors
+    assert (hv1.zone, hv1.virt_type, hv1.cpu_allocation_ratio, hv1.reserved_host_cpus) == ('az1', 'kvm', 2.0, 1)
+    assert isinstance(hv1.cpu_allocation_ratio, float)
+    assert hv2.enabled is False and hv2.images_pool == 'imgs' and hv2.volumes_pool == DEFAULT_VOLUMES_POOL
+    assert cloud.flavor('m1.small') == Flavor('m1.small', 1, 2048, 20)
+    assert cloud.flavor('m1.tiny').disk == 0
+    # Quotas the user did not set (None after the spec filled them in) are left out.
+    assert cloud.project('demo') == Project('demo', 'Demo', {'instances': 10, 'cores': -1})
+    assert cloud.project('empty') == Project('empty', '', {})
+    assert cloud.keypair('me') == Keypair('me', 'ssh-ed25519 AAAA me@host')
+
+
+def test_spec_defaults_match_dataclass_defaults():
+    for spec, cls in ((HYPERVISOR_SPEC, Hypervisor), (FLAVOR_SPEC, Flavor), (PROJECT_SPEC, Project),
+                      (KEYPAIR_SPEC, Keypair)):
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        assert set(fields) == set(spec), cls.__name__
+        for name, option in spec.items():
+            field = fields[name]
+            if option.get('required'):
+                assert field.default is dataclasses.MISSING, (cls.__name__, name)
+            elif field.default_factory is not dataclasses.MISSING:
+                assert field.default_factory() == option.get('default'), (cls.__name__, name)
+            else:
+                assert field.default == option.get('default'), (cls.__name__, name)
+    assert set(CLOUD_SPEC) == {f.name for f in dataclasses.fields(CloudDefinition)}
+
+
+def test_from_params_without_spec_defaults():
+    # Keys left out or None fall back to the dataclass defaults.
+    cloud = CloudDefinition.from_params({'hypervisors': [{'name': 'a', 'uri': 'test:///default', 'zone': None}],
+                                         'flavors': None})
+    assert cloud.hypervisors[0].zone == 'nova'
+    assert cloud.flavors == []
+
+
+def test_unknown_keys_are_ignored():
+    cloud = CloudDefinition.from_params({'hypervisors': [dict(hv('a'), color='blue')]})
+    assert cloud.hypervisors[0].name == 'a'
+
+
+@pytest.mark.parametrize('params', [None, {}, {'hypervisors': []}])
+def test_at_least_one_hypervisor(params):
+    with pytest.raises(ValidationError, match='at least one hypervisor'):
+        CloudDefinition.from_params(params)
+
+
+@pytest.mark.parametrize('kind, cloud, name', [
+    ('hypervisors', dict(hypervisors=[hv('hv1', 'test:///a'), hv('hv1', 'test:///b')]), 'hv1'),
+    ('flavors', dict(flavors=[dict(name='m1', vcpus=1, ram=1), dict(name='m1', vcpus=2, ram=2)]), 'm1'),
+    ('projects', dict(projects=[dict(name='p'), dict(name='p')]), 'p'),
+    ('keypairs', dict(keypairs=[dict(name='k', public_key='a'), dict(name='k', public_key='b')]), 'k'),
+])
+def test_duplicate_names_fail(kind, cloud, name):
+    with pytest.raises(ValidationError) as err:
+        build(**cloud)
+    assert err.value.msg == "cloud.%s: '%s' is defined more than once" % (kind, name)
+
+
+def test_duplicate_uris_fail():
+    with pytest.raises(ValidationError) as err:
+        build(hypervisors=[hv('hv1', 'qemu:///system'), hv('hv2', 'qemu:///system')])
+    assert err.value.msg == "cloud.hypervisor URIs: 'qemu:///system' is defined more than once"
+
+
+@pytest.mark.parametrize('ratio', ['cpu_allocation_ratio', 'ram_allocation_ratio', 'disk_allocation_ratio'])
+@pytest.mark.parametrize('value', [0, -1.5])
+def test_bad_ratios_fail(ratio, value):
+    with pytest.raises(ValidationError) as err:
+        build(hypervisors=[hv('hv1', **{ratio: value})])
+    assert 'cloud.hypervisors[hv1].%s must be greater than 0' % ratio in err.value.msg
+    assert str(float(value)) in err.value.msg
+
+
+def test_small_positive_ratio_is_fine():
+    assert build(hypervisors=[hv('hv1', ram_allocation_ratio=0.5)]).hypervisors[0].ram_allocation_ratio == 0.5
+
+
+@pytest.mark.parametrize('reserved', ['reserved_host_memory_mb', 'reserved_host_cpus', 'reserved_host_disk_gb'])
+def test_negative_reserved_fails(reserved):
+    with pytest.raises(ValidationError) as err:
+        build(hypervisors=[hv('hv1', **{reserved: -1})])
+    assert err.value.msg == 'cloud.hypervisors[hv1].%s must not be negative, got -1' % reserved
+    assert build(hypervisors=[hv('hv1', **{reserved: 0})])
+
+
+@pytest.mark.parametrize('flavor, message', [
+    (dict(name='f', vcpus=0, ram=512), 'cloud.flavors[f].vcpus must be at least 1, got 0'),
+    (dict(name='f', vcpus=-2, ram=512), 'cloud.flavors[f].vcpus must be at least 1, got -2'),
+    (dict(name='f', vcpus=1, ram=0), 'cloud.flavors[f].ram must be at least 1, got 0'),
+    (dict(name='f', vcpus=1, ram=512, disk=-1), 'cloud.flavors[f].disk must not be negative, got -1'),
+])
+def test_bad_flavor_values_fail(flavor, message):
+    with pytest.raises(ValidationError) as err:
+        build(flavors=[flavor])
+    assert err.value.msg == message
+
+
+def test_quota_limits():
+    assert build(projects=[dict(name='p', quotas=dict(cores=-1, ram=0))]).project('p').quotas == {'cores': -1, 'ram': 0}
+    with pytest.raises(ValidationError) as err:
+        build(projects=[dict(name='p', quotas=dict(cores=-2))])
+    assert err.value.msg == 'cloud.projects[p].quotas.cores must be -1 (unlimited) or more, got -2'
+
+
+@pytest.mark.parametrize('method, kind, known', [
+    ('hypervisor', 'hypervisor', 'hv1, hv2'),
+    ('flavor', 'flavor', 'a.small, b.large'),
+    ('project', 'project', 'none'),
+    ('keypair', 'keypair', 'none'),
+])
+def test_unknown_names_list_the_known_ones(method, kind, known):
+    cloud = build(hypervisors=[hv('hv2'), hv('hv1')],
+                  flavors=[dict(name='b.large', vcpus=4, ram=8192), dict(name='a.small', vcpus=1, ram=1024)])
+    with pytest.raises(ValidationError) as err:
+        getattr(cloud, method)('missing')
+    assert err.value.msg == "unknown %s 'missing'; the cloud defines: %s" % (kind, known)
+
+
+def test_lookup_by_name():
+    cloud = build(hypervisors=[hv('hv1'), hv('hv2')])
+    assert cloud.hypervisor('hv2') is cloud.hypervisors[1]
+
+
+@pytest.fixture
+def three():
+    return build(hypervisors=[hv('hv1'), hv('hv2', enabled=False), hv('hv3')])
+
+
+def test_select_all_by_default(three):
+    assert [h.name for h in three.select_hypervisors()] == ['hv1', 'hv2', 'hv3']
+    assert [h.name for h in three.select_hypervisors([])] == ['hv1', 'hv2', 'hv3']
+
+
+def test_select_enabled_only(three):
+    assert [h.name for h in three.select_hypervisors(enabled_only=True)] == ['hv1', 'hv3']
+
+
+def test_select_by_name_keeps_definition_order(three):
+    assert [h.name for h in three.select_hypervisors(['hv3', 'hv1'])] == ['hv1', 'hv3']
+    # Naming a disabled hypervisor selects it unless only enabled ones are asked for.
+    assert [h.name for h in three.select_hypervisors(['hv2'])] == ['hv2']
+    assert three.select_hypervisors(['hv2'], enabled_only=True) == []
+
+
+def test_select_unknown_name_fails(three):
+    with pytest.raises(ValidationError) as err:
+        three.select_hypervisors(['hv1', 'hv9'])
+    assert err.value.msg == "unknown hypervisor 'hv9'; the cloud defines: hv1, hv2, hv3"
+
+
+def test_definition_is_immutable(three):
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        three.hypervisors[0].enabled = False

@@ -122,3 +122,13 @@ def test_reserved_port_is_a_dhcp_reservation(host, port):
     xml = host.check_output('virsh -c %s net-dumpxml %s', URI, port['network'])
     assert re.search(r"<host mac='[0-9a-f:]+' name='%s' ip='%s'/>" % (re.escape(port['hostname']), re.escape(port['fixed_ip'])),
                      xml), xml
+
+
+@pytest.mark.parametrize('declared', DEMO['kvmcloud_images'], ids=lambda image: image['name'])
+def test_image_metadata_is_as_declared(host, declared):
+    # side_effect.yml removed the demo image's catalog entry; the re-run put it back.
+    args = json.dumps({'cloud': '{{ kvmcloud_cloud }}', 'name': declared['name']})
+    result = host.ansible('kvmcloud.cloud.image_info', args, check=False)
+    assert not result.get('failed'), result
+    [image] = result['images']
+    assert image['min_ram'] == declared['min_ram'] and image['properties'] == declared['properties']

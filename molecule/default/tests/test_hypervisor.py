@@ -47,3 +47,10 @@ def test_virt_type_recorded_through_libvirt(host):
     # The probe's outcome and the type agree: kvm only when the probe guest booted under KVM.
     assert record['kvm_boots'] is (record['virt_type'] == 'kvm')
     assert record['reason']
+
+
+def test_every_hypervisor_package_is_installed(host):
+    # side_effect.yml removed one; the re-run put it back.
+    for package in ('libvirt-daemon-system', 'libvirt-clients', 'qemu-system-x86', 'qemu-utils', 'dnsmasq-base',
+                    'python3-libvirt', 'busybox-static', 'cpio'):
+        assert host.package(package).is_installed, package

@@ -21,12 +21,14 @@ export ANSIBLE_GALAXY_DISABLE_GPG_VERIFY := 1
 # Debian packages the controller needs to build libvirt-python into the virtual environment.
 CONTROLLER_DEBS := gcc pkg-config libvirt-dev git shellcheck
 
-.PHONY: help cloud test venv hypervisor image unit integration sanity lint molecule build clean bench
+.PHONY: help cloud test venv hypervisor image unit integration sanity lint molecule build clean bench bench-rerun bench-payload
 
 help:
 	@echo "make cloud  - install, set this machine up as a hypervisor and bring the cloud up"
 	@echo "make test   - install, then run lint, sanity, unit, Molecule and integration tests"
 	@echo "make bench  - after make cloud: the fleet benchmark (docs/performance.md)"
+	@echo "make bench-rerun  - after make cloud: a second make cloud against a ping playbook"
+	@echo "make bench-payload - what each module carries and what it costs to build and load"
 
 cloud: venv
 	ansible-playbook playbooks/site.yml
@@ -72,6 +74,13 @@ molecule: venv
 BENCH_ARGS ?=
 bench: venv image
 	python bench/run.py $(BENCH_ARGS)
+
+# The user's re-run, site.yml against a ping playbook (docs/performance.md), after make cloud.
+bench-rerun: venv
+	python bench/rerun.py
+
+bench-payload: venv
+	python bench/payload.py
 
 build: venv
 	mkdir -p build && ansible-galaxy collection build --force --output-path build .

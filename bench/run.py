@@ -4,7 +4,8 @@ Contenders, each on the local hypervisor (qemu:///system) with the tiny image, o
 network and fixed addresses:
 
 * ``kvmcloud``: bench/kvmcloud/fleet.yml (image -> network -> one server_fleet call): cold,
-  a no-op re-run, then the same run in check mode.
+  a no-op re-run, then the same run in check mode; and bench/kvmcloud/ping.yml, a playbook of
+  one ping task on the same inventory and configuration, after each no-op re-run.
 * ``community.libvirt``: bench/community_libvirt/fleet.yml, what its users write (qemu-img
   overlays through ``command``, ``virt`` define from a template, ``virt`` running, in loops),
   with the ``ansible`` package from PyPI in its own virtual environment: cold, then a re-run.
@@ -17,7 +18,7 @@ after the guests are ready (the same wait for every contender); kvmcloud's no-op
 runs are five pairs, each pair one of each back to back in alternating order, and a run's
 figure is the median of its five. Between contenders everything they made is removed (not
 timed) and checked gone. Figures are medians of the runs with min and max; the raw figures go
-to bench/results/ as JSON, the table and the four targets to the terminal. The check-mode
+to bench/results/ as JSON, the table and the five targets to the terminal. The check-mode
 target compares check and no-op pair by pair (see check_verdict()).
 """
 
@@ -66,6 +67,8 @@ PAIRS = 5
 # The check-mode target fails when check mode is slower than the no-op in more pairs than chance
 # allows at this one-sided level (see check_verdict()).
 CHECK_ALPHA = 0.05
+# The no-op re-run of 100 servers against a ping playbook (see targets()).
+PING_TARGET = 2.5
 TEARDOWN_THREADS = 8
 CONTENDERS = ('kvmcloud', 'community.libvirt', 'floor')
 
@@ -249,18 +252,25 @@ def run_kvmcloud(n, files, run):
     ready = wait_ready(names, started)
     settled = settle()
     samples = {'rerun': [], 'check': []}
+    pings = []
+    ping = [str(VENV_BIN / 'ansible-playbook'), '-i', 'localhost,', str(BENCH / 'kvmcloud' / 'ping.yml')]
     # The no-op and check mode do the same reads: measured in pairs back to back, so that the two
-    # of a pair meet the same host; the i-th no-op and the i-th check sample are pair i.
+    # of a pair meet the same host; the i-th no-op and the i-th check sample are pair i. Each
+    # no-op is followed by a ping playbook, its floor on the same host.
     for kind in order(run):
         wall, rss, out = timed(cmd + (['--check'] if kind == 'check' else []), env)
         samples[kind].append((wall, rss, changed_count(out)))
+        if kind == 'rerun':
+            pings.append(timed(ping, env)[0])
     rerun, check = samples['rerun'], samples['check']
     return {'cold_s': cold, 'ready_s': ready, **settled,
             'rerun_s': statistics.median(w for w, _r, _c in rerun), 'rerun_samples': [w for w, _r, _c in rerun],
             'rerun_changed': max(c for _w, _r, c in rerun),
             'check_s': statistics.median(w for w, _r, _c in check), 'check_samples': [w for w, _r, _c in check],
             'check_changed': max(c for _w, _r, c in check),
-            'rss_mib': max([cold_rss] + [r for _w, r, _c in rerun + check])}
+            'rss_mib': max([cold_rss] + [r for _w, r, _c in rerun + check]),
+            'ping_s': statistics.median(pings), 'ping_samples': pings,
+            'rerun_vs_ping': statistics.median(w / p for (w, _r, _c), p in zip(rerun, pings))}
 
 
 def run_peer(n, files, _run):
@@ -406,6 +416,7 @@ def _fmt(fig, unit=''):
 
 ROWS = [('cold bring-up', 'cold_s', 's'), ('guests ready', 'ready_s', 's'), ('re-run (no-op)', 'rerun_s', 's'),
         ('re-run changed', 'rerun_changed', ''), ('check mode', 'check_s', 's'),
+        ('ping playbook', 'ping_s', 's'), ('re-run / ping', 'rerun_vs_ping', 'x'),
         ('peak controller RSS', 'rss_mib', ' MiB'), ('host CPU, idle fleet', 'idle_cpu_pct', '%')]
 
 
@@ -470,7 +481,7 @@ def check_verdict(diffs, check, rerun):
 
 
 def targets(summary, raw):
-    """``[(passed or None when not measured, line)]`` for the four targets."""
+    """``[(passed or None when not measured, line)]`` for the five targets."""
     out = []
     ours, theirs = _median(summary, 30, 'kvmcloud', 'rerun_s'), _median(summary, 30, 'community.libvirt', 'rerun_s')
     changed = _median(summary, 30, 'kvmcloud', 'rerun_changed')
@@ -499,6 +510,12 @@ def targets(summary, raw):
         out.append(check_verdict(check_diffs(raw['30']['kvmcloud']), check, ours))
     else:
         out.append((None, 'check mode vs no-op re-run, 30 servers: needs N=30'))
+    ratio, ping = _median(summary, 100, 'kvmcloud', 'rerun_vs_ping'), _median(summary, 100, 'kvmcloud', 'ping_s')
+    if ratio and ping:
+        out.append((ratio <= PING_TARGET, 'no-op re-run, 100 servers: %.2fs = %.2f x a ping playbook %.2fs on the same '
+                    'inventory, median of the pairs (target <= %g)' % (big, ratio, ping, PING_TARGET)))
+    else:
+        out.append((None, 'no-op re-run, 100 servers vs a ping playbook: needs N=100'))
     return out
 
 

@@ -47,6 +47,9 @@ def test_bench_smoke_run(tmp_path, tiny_image_file):
     # Five pairs of one no-op and one check run; the run's figure is the median of each five.
     assert len(ours['rerun_samples']) == 5 and len(ours['check_samples']) == 5, ours
     assert sorted(ours['rerun_samples'])[2] == ours['rerun_s'] and sorted(ours['check_samples'])[2] == ours['check_s']
+    # A ping playbook on the same inventory after each no-op re-run, its floor.
+    assert len(ours['ping_samples']) == 5 and sorted(ours['ping_samples'])[2] == ours['ping_s'] > 0, ours
+    assert ours['rerun_vs_ping'] > 1, 'a no-op re-run of the fleet costs more than a ping'
     for figures in (ours, runs['community.libvirt'][0]):
         assert figures['settle_s'] > 0 and 0 <= figures['idle_cpu_pct'] <= 100, figures
     peer = runs['community.libvirt'][0]
@@ -59,5 +62,5 @@ def test_bench_smoke_run(tmp_path, tiny_image_file):
         assert result['summary']['2'][contender]['cold_s']['runs'] == 1
     assert 'cold bring-up' in proc.stdout and 'kvmcloud' in proc.stdout
     verdicts = [line for line in proc.stdout.splitlines() if line.startswith(('PASS', 'FAIL', 'SKIP'))]
-    assert len(verdicts) == 4 and all(line.startswith('SKIP') for line in verdicts), verdicts
+    assert len(verdicts) == 5 and all(line.startswith('SKIP') for line in verdicts), verdicts
     assert leftovers() == [], 'the benchmark removes everything it made'

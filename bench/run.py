@@ -3,7 +3,8 @@
 Contenders, each on the local hypervisor (qemu:///system) with the tiny image, one isolated
 network and fixed addresses:
 
-* ``kvmcloud``: bench/kvmcloud/fleet.yml (image -> network -> one server_fleet call): cold,
+* ``kvmcloud``: bench/kvmcloud/fleet.yml (one plan, then image -> network -> one server_fleet
+  call for what differs): cold,
   a no-op re-run, then the same run in check mode; and bench/kvmcloud/ping.yml, a playbook of
   one ping task on the same inventory and configuration, after each no-op re-run.
 * ``community.libvirt``: bench/community_libvirt/fleet.yml, what its users write (qemu-img
@@ -356,8 +357,8 @@ def _lookup(func, name):
 
 def image_play(extra_vars, state):
     """Register (a new build replaces it) or remove the benchmark's image."""
-    subprocess.run([str(VENV_BIN / 'ansible-playbook'), '-i', 'localhost,', str(BENCH / 'kvmcloud' / 'fleet.yml'),
-                    '--tags', 'image', '-e', '@%s' % extra_vars, '-e', 'image_service_state=%s' % state],
+    subprocess.run([str(VENV_BIN / 'ansible-playbook'), '-i', 'localhost,', str(BENCH / 'kvmcloud' / 'image.yml'),
+                    '-e', '@%s' % extra_vars, '-e', 'image_service_state=%s' % state],
                    check=True, env=ansible_env('kvmcloud'), cwd=ROOT, stdout=subprocess.DEVNULL)
 
 

@@ -197,31 +197,14 @@ image:
 '''
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.image.files import DISK_FORMATS
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.image.service import run_image
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.image.service import IMAGE_ARGUMENT_SPEC, IMAGE_MODULE_OPTIONS, run_image
 
 
 def main():
     CloudModule(
-        argument_spec=dict(
-            name=dict(type='str', required=True),
-            state=dict(type='str', choices=['present', 'absent'], default='present'),
-            filename=dict(type='path'),
-            url=dict(type='str'),
-            checksum=dict(type='str'),
-            disk_format=dict(type='str', choices=list(DISK_FORMATS)),
-            min_disk=dict(type='int'),
-            min_ram=dict(type='int'),
-            properties=dict(type='dict'),
-            hypervisors=dict(type='list', elements='str'),
-            force=dict(type='bool', default=False),
-            validate_certs=dict(type='bool', default=True),
-            timeout=dict(type='int', default=60),
-        ),
-        mutually_exclusive=[('filename', 'url')],
-        required_if=[('state', 'present', ('filename', 'url'), True)],
-        required_by={'url': 'checksum'},
+        argument_spec=IMAGE_ARGUMENT_SPEC,
         supports_check_mode=True,
+        **IMAGE_MODULE_OPTIONS
     ).run(run_image)
 
 

@@ -196,35 +196,12 @@ networks:
 '''
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.netxml import MODES
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.networks import run_network
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.networks import NETWORK_ARGUMENT_SPEC, run_network
 
 
 def main():
     CloudModule(
-        argument_spec=dict(
-            name=dict(type='str', required=True),
-            state=dict(type='str', choices=['present', 'absent'], default='present'),
-            mode=dict(type='str', choices=list(MODES), default='nat'),
-            bridge=dict(type='str'),
-            mtu=dict(type='int'),
-            subnet=dict(type='dict', options=dict(
-                cidr=dict(type='str', required=True),
-                gateway=dict(type='str'),
-                allocation_pools=dict(type='list', elements='dict', options=dict(
-                    start=dict(type='str', required=True),
-                    end=dict(type='str', required=True),
-                )),
-                dns_servers=dict(type='list', elements='str'),
-                dns_domain=dict(type='str'),
-            )),
-            dns_hosts=dict(type='list', elements='dict', options=dict(
-                ip=dict(type='str', required=True),
-                hostnames=dict(type='list', elements='str', required=True),
-            )),
-            hypervisors=dict(type='list', elements='str'),
-            recreate=dict(type='bool', default=False),
-        ),
+        argument_spec=NETWORK_ARGUMENT_SPEC,
         supports_check_mode=True,
     ).run(run_network)
 

@@ -173,23 +173,12 @@ unreachable_hypervisors:
 '''
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.ports import run_port
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.ports import PORT_ARGUMENT_SPEC, run_port
 
 
 def main():
     CloudModule(
-        argument_spec=dict(
-            name=dict(type='str', required=True),
-            network=dict(type='str', required=True),
-            state=dict(type='str', choices=['present', 'absent'], default='present'),
-            project=dict(type='str'),
-            fixed_ip=dict(type='str'),
-            mac_address=dict(type='str'),
-            hostname=dict(type='str'),
-            security_groups=dict(type='list', elements='str'),
-            port_security=dict(type='bool'),
-            hypervisors=dict(type='list', elements='str'),
-        ),
+        argument_spec=PORT_ARGUMENT_SPEC,
         supports_check_mode=True,
     ).run(run_port)
 

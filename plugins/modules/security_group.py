@@ -178,26 +178,12 @@ security_groups:
 '''
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.rules import DIRECTIONS, ETHERTYPES, PROTOCOLS
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.secgroups import run_security_group
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.secgroups import SECURITY_GROUP_ARGUMENT_SPEC, run_security_group
 
 
 def main():
     CloudModule(
-        argument_spec=dict(
-            name=dict(type='str', required=True),
-            state=dict(type='str', choices=['present', 'absent'], default='present'),
-            rules=dict(type='list', elements='dict', options=dict(
-                direction=dict(type='str', choices=list(DIRECTIONS), default='ingress'),
-                ethertype=dict(type='str', choices=list(ETHERTYPES), default='IPv4'),
-                protocol=dict(type='str', choices=list(PROTOCOLS), default='any'),
-                port_range_min=dict(type='int'),
-                port_range_max=dict(type='int'),
-                remote_ip_prefix=dict(type='str'),
-                remote_group=dict(type='str'),
-            )),
-            hypervisors=dict(type='list', elements='str'),
-        ),
+        argument_spec=SECURITY_GROUP_ARGUMENT_SPEC,
         supports_check_mode=True,
     ).run(run_security_group)
 

@@ -98,20 +98,13 @@ unreachable_hypervisors:
   elements: str
 '''
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.fleet import run_server_fleet
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.fleet import FLEET_ARGUMENT_SPEC, run_server_fleet
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
 
 
 def main():
     CloudModule(
-        argument_spec=dict(
-            servers=dict(type='list', elements='dict', required=True),
-            project=dict(type='str'),
-            exclusive=dict(type='bool', default=False),
-            delete_volumes=dict(type='bool', default=False),
-            rebuild=dict(type='bool', default=False),
-            wait_for_ready=dict(type='bool', default=False),
-        ),
+        argument_spec=FLEET_ARGUMENT_SPEC,
         waits=True,
         supports_check_mode=True,
     ).run(run_server_fleet)

@@ -144,22 +144,12 @@ volume:
 '''
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume.service import run_volume
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume.volumes import FORMATS
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume.service import VOLUME_ARGUMENT_SPEC, run_volume
 
 
 def main():
     CloudModule(
-        argument_spec=dict(
-            name=dict(type='str', required=True),
-            size=dict(type='raw'),
-            format=dict(type='str', choices=list(FORMATS)),
-            image=dict(type='str'),
-            clone=dict(type='str', choices=['overlay', 'full'], default='overlay'),
-            project=dict(type='str'),
-            hypervisor=dict(type='str'),
-            state=dict(type='str', choices=['present', 'absent'], default='present'),
-        ),
+        argument_spec=VOLUME_ARGUMENT_SPEC,
         supports_check_mode=True,
     ).run(run_volume)
 

@@ -24,6 +24,7 @@ LAYERS = {
     'hypervisor': {'core', 'storage'},
     'volume': {'core', 'storage', 'image'},
     'compute': {'core', 'storage', 'image', 'volume', 'network', 'hypervisor'},
+    'cloud': {'core', 'storage', 'image', 'volume', 'network', 'hypervisor', 'compute'},
 }
 MAX_FILE_LINES = 400
 MAX_CLASS_LINES = 200

@@ -247,3 +247,14 @@ def run_server_fleet(cm):
         else:
             present.append(options)
     return run_servers(cm, present, absent=absent, exclusive_project=project if cm.params['exclusive'] else None)
+
+
+# The module's options, here so that cloud_plan validates an item the way the module does.
+FLEET_ARGUMENT_SPEC = dict(
+    servers=dict(type='list', elements='dict', required=True),
+    project=dict(type='str'),
+    exclusive=dict(type='bool', default=False),
+    delete_volumes=dict(type='bool', default=False),
+    rebuild=dict(type='bool', default=False),
+    wait_for_ready=dict(type='bool', default=False),
+)

@@ -31,7 +31,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.image.catalog impor
     validate_name, volume_names, write_entry)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.image.download import download
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.image.files import (
-    check_disk_format, inspect_file, parse_checksum)
+    DISK_FORMATS, check_disk_format, inspect_file, parse_checksum)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.pools import images_pool
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.streams import upload_file
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.usage import volume_users
@@ -248,3 +248,26 @@ def run_image_info(cm):
     return {'changed': False, 'images': merge_images({hv.name: listing for hv, listing in found},
                                                      [hv.name for hv in hypervisors]),
             'unreachable_hypervisors': unreachable_list(unreachable)}
+
+
+# The module's options, here so that cloud_plan validates an item the way the module does.
+IMAGE_ARGUMENT_SPEC = dict(
+    name=dict(type='str', required=True),
+    state=dict(type='str', choices=['present', 'absent'], default='present'),
+    filename=dict(type='path'),
+    url=dict(type='str'),
+    checksum=dict(type='str'),
+    disk_format=dict(type='str', choices=list(DISK_FORMATS)),
+    min_disk=dict(type='int'),
+    min_ram=dict(type='int'),
+    properties=dict(type='dict'),
+    hypervisors=dict(type='list', elements='str'),
+    force=dict(type='bool', default=False),
+    validate_certs=dict(type='bool', default=True),
+    timeout=dict(type='int', default=60),
+)
+IMAGE_MODULE_OPTIONS = dict(
+    mutually_exclusive=[('filename', 'url')],
+    required_if=[('state', 'present', ('filename', 'url'), True)],
+    required_by={'url': 'checksum'},
+)

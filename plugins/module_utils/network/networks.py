@@ -25,7 +25,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.undo import Un
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.network import ipam
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.filters import sync_port_filters
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.netxml import (
-    DEFINITION_FIELDS, desired_from_params, dns_host_xml, network_xml, parse_network_xml, subnet_of)
+    DEFINITION_FIELDS, MODES, desired_from_params, dns_host_xml, network_xml, parse_network_xml, subnet_of)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.records import (
     list_networks, network_records, with_records)
 
@@ -243,3 +243,29 @@ def run_network_info(cm):
     listed = [network for _hv, networks in found for network in networks]
     return dict(changed=False, networks=sorted(listed, key=lambda n: (n['name'], n['hypervisor'])),
                 unreachable_hypervisors=unreachable_list(unreachable))
+
+
+# The module's options, here so that cloud_plan validates an item the way the module does.
+NETWORK_ARGUMENT_SPEC = dict(
+    name=dict(type='str', required=True),
+    state=dict(type='str', choices=['present', 'absent'], default='present'),
+    mode=dict(type='str', choices=list(MODES), default='nat'),
+    bridge=dict(type='str'),
+    mtu=dict(type='int'),
+    subnet=dict(type='dict', options=dict(
+        cidr=dict(type='str', required=True),
+        gateway=dict(type='str'),
+        allocation_pools=dict(type='list', elements='dict', options=dict(
+            start=dict(type='str', required=True),
+            end=dict(type='str', required=True),
+        )),
+        dns_servers=dict(type='list', elements='str'),
+        dns_domain=dict(type='str'),
+    )),
+    dns_hosts=dict(type='list', elements='dict', options=dict(
+        ip=dict(type='str', required=True),
+        hostnames=dict(type='list', elements='str', required=True),
+    )),
+    hypervisors=dict(type='list', elements='str'),
+    recreate=dict(type='bool', default=False),
+)

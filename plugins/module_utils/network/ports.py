@@ -271,3 +271,18 @@ def run_port(cm):
         out['port'] = dict(record, hypervisors=[hv.name for hv in on], filter=filter_name(record))
     out['unreachable_hypervisors'] = view.unreachable
     return out
+
+
+# The module's options, here so that cloud_plan validates an item the way the module does.
+PORT_ARGUMENT_SPEC = dict(
+    name=dict(type='str', required=True),
+    network=dict(type='str', required=True),
+    state=dict(type='str', choices=['present', 'absent'], default='present'),
+    project=dict(type='str'),
+    fixed_ip=dict(type='str'),
+    mac_address=dict(type='str'),
+    hostname=dict(type='str'),
+    security_groups=dict(type='list', elements='str'),
+    port_security=dict(type='bool'),
+    hypervisors=dict(type='list', elements='str'),
+)

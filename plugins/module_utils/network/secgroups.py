@@ -22,7 +22,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.filterxml i
     group_filter_xml, parse_group_filter, read_group_filter)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.records import read_ports
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.rules import (
-    DEFAULT_GROUP, group_filter_name, remote_groups, rules_from_params, sorted_rules, validate_group_name)
+    DEFAULT_GROUP, DIRECTIONS, ETHERTYPES, PROTOCOLS, group_filter_name, remote_groups, rules_from_params, sorted_rules, validate_group_name)
 
 
 def _plural(items, one, many):
@@ -133,3 +133,20 @@ def run_security_group(cm):
         rules = rules_from_params(name, params['rules'])
     _check_before_change(cm, name, rules)
     return reconcile_on_hypervisors(cm, lambda h: SecurityGroup(h, name, rules), result_key='security_groups')
+
+
+# The module's options, here so that cloud_plan validates an item the way the module does.
+SECURITY_GROUP_ARGUMENT_SPEC = dict(
+    name=dict(type='str', required=True),
+    state=dict(type='str', choices=['present', 'absent'], default='present'),
+    rules=dict(type='list', elements='dict', options=dict(
+        direction=dict(type='str', choices=list(DIRECTIONS), default='ingress'),
+        ethertype=dict(type='str', choices=list(ETHERTYPES), default='IPv4'),
+        protocol=dict(type='str', choices=list(PROTOCOLS), default='any'),
+        port_range_min=dict(type='int'),
+        port_range_max=dict(type='int'),
+        remote_ip_prefix=dict(type='str'),
+        remote_group=dict(type='str'),
+    )),
+    hypervisors=dict(type='list', elements='str'),
+)

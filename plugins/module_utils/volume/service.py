@@ -25,7 +25,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.overlays im
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.pools import volumes_pool
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.streams import write_json
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume.volumes import (
-    attachments, data_name, delete_found, find_on, list_on, locate, parse_size, record_name, validate_name)
+    FORMATS, attachments, data_name, delete_found, find_on, list_on, locate, parse_size, record_name, validate_name)
 
 
 def write_record(h, pool, name, values, created_at):
@@ -184,3 +184,16 @@ def run_volume_info(cm):
               and (not params['project'] or v['project'] == params['project'])]
     return dict(changed=False, volumes=sorted(listed, key=lambda v: (v['name'], v['hypervisor'])),
                 unreachable_hypervisors=unreachable_list(unreachable))
+
+
+# The module's options, here so that cloud_plan validates an item the way the module does.
+VOLUME_ARGUMENT_SPEC = dict(
+    name=dict(type='str', required=True),
+    size=dict(type='raw'),
+    format=dict(type='str', choices=list(FORMATS)),
+    image=dict(type='str'),
+    clone=dict(type='str', choices=['overlay', 'full'], default='overlay'),
+    project=dict(type='str'),
+    hypervisor=dict(type='str'),
+    state=dict(type='str', choices=['present', 'absent'], default='present'),
+)

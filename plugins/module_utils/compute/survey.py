@@ -4,8 +4,9 @@
 """The compute engine's survey: everything planning needs, read in bulk and returned as plain
 data, so that the plan (:mod:`.plan`) is a pure function of it.
 
-One bulk read per hypervisor, hypervisors in parallel: its servers (their states and disk sizes
-in one call, then one description each), its capacity and virtualisation type. Then, as the
+One bulk read per hypervisor, hypervisors in parallel: its servers (their states in one call,
+then one description each, and the size of each one's root disk from one list of the volumes
+pool), its capacity and virtualisation type. Then, as the
 request needs them, one read of each hypervisor's networks for all the networks involved, and
 the volumes' usage for quotas when a new server boots from a volume.
 """
@@ -19,12 +20,13 @@ from typing import Any, Dict, List, Optional
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute import placement
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.domain import read_servers
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.spec import root_volume_name
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.fanout import map_or_fail, map_reachable
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.hypervisor.record import virt_type
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.view import gather_networks
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.pools import volumes_pool
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume.volumes import usage_on
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume.volumes import FORMATS, data_name, usage_on
 
 GIB = 1024 ** 3
 
@@ -51,11 +53,27 @@ class Survey:
     volumes: Optional[List[Dict[str, Any]]] = None            # [{project, size}], when read
 
 
+def root_sizes(pool, servers):
+    """Set each server's ``root_size``: the size in bytes of the volume it boots from (its root
+    overlay, or its boot volume), None when that is missing; one list of the pool, then one
+    size per server's volume."""
+    volumes = {vol.name(): vol for vol in pool.listAllVolumes(0)}
+    for server in servers.values():
+        if server.get('boot_volume'):
+            names = [data_name(server['boot_volume'], fmt) for fmt in FORMATS]
+        else:
+            names = [root_volume_name(server['name'])]
+        vol = next((volumes[name] for name in names if name in volumes), None)
+        server['root_size'] = vol.info()[1] if vol is not None else None
+
+
 def read_host(h):
     """The survey of one hypervisor."""
     _model, memory_mb, cpus = h.getInfo()[:3]
-    capacity = volumes_pool(h).info()[1]
-    return Host(servers=read_servers(h), cpus=cpus, memory_mb=memory_mb, disk_gb=capacity / GIB,
+    pool = volumes_pool(h)
+    servers = read_servers(h)
+    root_sizes(pool, servers)
+    return Host(servers=servers, cpus=cpus, memory_mb=memory_mb, disk_gb=pool.info()[1] / GIB,
                 virt_type=virt_type(h)[0] or 'qemu')
 
 

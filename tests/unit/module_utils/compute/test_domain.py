@@ -66,9 +66,8 @@ def test_server_read_back_from_the_test_driver(test_conn, hv1):
 
 
 def test_the_bulk_read_gives_what_reading_each_domain_gives(test_conn, hv1):
-    """States, disk sizes and transience come from one call each in read_servers; the facts are
-    the same as server_facts' one domain at a time, for running, paused, stopped and transient
-    ones (but the disk sizes, which only the bulk call reads)."""
+    """States and transience come from one call each in read_servers; the facts are the same
+    as server_facts' one domain at a time, for running, paused, stopped and transient ones."""
     xml = render()
     made = []
     try:
@@ -88,7 +87,7 @@ def test_the_bulk_read_gives_what_reading_each_domain_gives(test_conn, hv1):
             'web1': 'running', 'web2': 'paused', 'web3': 'stopped', 'web4': 'running'}
         for dom in made + [transient]:
             one = servers.server_facts(hv1.domain(dom.name()), 'hv1')
-            assert dict(found[dom.name()], root_size=None) == one
+            assert found[dom.name()] == one
     finally:
         for dom in test_conn.listAllDomains():
             if dom.name().startswith('web'):

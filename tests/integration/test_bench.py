@@ -6,10 +6,10 @@ import json
 import subprocess
 import sys
 
-import libvirt
 import pytest
 
 from ansible_run import ROOT
+from cloud_fixture import connected
 
 pytestmark = pytest.mark.integration
 
@@ -17,19 +17,16 @@ URI = 'qemu:///system'
 
 
 def leftovers():
-    conn = libvirt.open(URI)
-    try:
+    with connected(URI) as conn:
         pool = conn.storagePoolLookupByName('kvmcloud-volumes')
         pool.refresh()
         return ([d.name() for d in conn.listAllDomains() if d.name().startswith('kcb-')]
                 + [n.name() for n in conn.listAllNetworks() if n.name().startswith('kcb-')]
                 + [v.name() for v in pool.listAllVolumes() if 'kcb-' in v.name()]
                 + [f.name() for f in conn.listAllNWFilters() if 'kcb-' in f.name()])
-    finally:
-        conn.close()
 
 
-def test_bench_smoke_run(tmp_path, tiny_image_file):
+def test_a_two_server_run_reports_every_figure_and_leaves_nothing_behind(tmp_path, tiny_image_file):
     proc = subprocess.run([sys.executable, str(ROOT / 'bench' / 'run.py'), '--sizes', '2', '--runs', '1',
                            '--image', str(tiny_image_file), '--results', str(tmp_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=1800, check=False)

@@ -6,6 +6,7 @@ import tarfile
 import pytest
 
 from ansible_run import BIN, ROOT, ansible_env, run_module
+from cloud_fixture import cloud_definition
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +57,7 @@ def test_ansible_doc_renders_from_the_installed_copy(installed, kind, plugin):
 def test_hypervisor_info_runs_from_the_installed_copy(installed, test_hypervisors):
     tmp, _tarball = installed
     hv = test_hypervisors[0]
-    result = run_module('hypervisor_info', {'cloud': {'hypervisors': [{'name': hv['name'], 'uri': hv['uri']}]}},
+    result = run_module('hypervisor_info', {'cloud': cloud_definition([hv], [])},
                         collections_path=tmp / 'collections', cwd=tmp, config=str(tmp / 'ansible.cfg'))
     assert not result['failed'], result
     assert result['hypervisors'][0]['reachable'] is True

@@ -4,15 +4,15 @@ URI that nothing answers."""
 import pytest
 
 from ansible_run import run_module, unchanged
+from cloud_fixture import cloud_definition
 
 pytestmark = pytest.mark.integration
 
 
 def cloud_of(hypervisors, unreachable_socket):
-    entries = [{'name': hv['name'], 'uri': hv['uri'], 'zone': 'zone-%s' % hv['name']} for hv in hypervisors]
-    entries.append({'name': 'ghost', 'uri': 'qemu+unix:///system?socket=%s' % unreachable_socket,
-                    'enabled': False})
-    return {'hypervisors': entries}
+    ghost = {'name': 'ghost', 'uri': 'qemu+unix:///system?socket=%s' % unreachable_socket, 'enabled': False}
+    return cloud_definition(hypervisors, [], extra_hypervisors=[ghost],
+                            hypervisor_options={hv['name']: {'zone': 'zone-%s' % hv['name']} for hv in hypervisors})
 
 
 def test_reports_each_hypervisor_and_the_unreachable_one(test_hypervisors, tmp_path):
@@ -48,7 +48,7 @@ def test_reports_each_hypervisor_and_the_unreachable_one(test_hypervisors, tmp_p
     assert ghost['enabled'] is False
 
 
-def test_name_filter_and_unknown_name(test_hypervisors, tmp_path):
+def test_name_selects_only_that_hypervisor_and_an_unknown_name_fails(test_hypervisors, tmp_path):
     cloud = cloud_of(test_hypervisors, tmp_path / 'no-such-sock')
     first = test_hypervisors[0]['name']
     result = run_module('hypervisor_info', {'cloud': cloud, 'name': [first]})

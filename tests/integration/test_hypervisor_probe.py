@@ -6,6 +6,7 @@ import os
 import pytest
 
 from ansible_run import run_module, unchanged
+from cloud_fixture import cloud_definition
 from testhv_fixture import hypervisors_fixture
 
 pytestmark = pytest.mark.integration
@@ -26,14 +27,14 @@ def hv(probe_hypervisors):
 
 
 def cloud(hv):
-    return {'hypervisors': [{'name': hv['name'], 'uri': hv['uri']}]}
+    return cloud_definition([hv], [])
 
 
 def info(hv):
     return run_module('hypervisor_info', {'cloud': cloud(hv)})['hypervisors'][0]
 
 
-def test_stated_type_check_apply_check_apply(hv):
+def test_check_mode_records_nothing_apply_records_the_stated_type_and_reruns_change_nothing(hv):
     args = {'cloud': cloud(hv), 'virt_type': 'kvm'}
     predicted = run_module('hypervisor_probe', args, check=True, diff=True)
     assert predicted['changed'] is True and predicted['virt_type'] == 'kvm'

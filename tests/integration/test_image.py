@@ -9,10 +9,10 @@ import subprocess
 import threading
 import xml.etree.ElementTree as ET
 
-import libvirt
 import pytest
 
 from ansible_run import run_module, unchanged
+from cloud_fixture import cloud_definition, connected
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,7 @@ class Cloud:
     def __init__(self, hypervisors):
         self.hypervisors = hypervisors
         self.names = [hv['name'] for hv in hypervisors]
-        self.definition = {'hypervisors': [{'name': hv['name'], 'uri': hv['uri']} for hv in hypervisors]}
+        self.definition = cloud_definition(hypervisors, [])
 
     def args(self, **extra):
         return dict({'cloud': self.definition, 'name': NAME}, **extra)
@@ -69,11 +69,8 @@ class Cloud:
         for hv in self.hypervisors:
             if names is not None and hv['name'] not in names:
                 continue
-            conn = libvirt.open(hv['uri'])
-            try:
+            with connected(hv['uri']) as conn:
                 result[hv['name']] = func(conn)
-            finally:
-                conn.close()
         return result
 
     def volumes(self):
@@ -127,11 +124,8 @@ def cl(test_hypervisors):
                     vol.delete(0)
 
     for hv in test_hypervisors:
-        conn = libvirt.open(hv['uri'])
-        try:
+        with connected(hv['uri']) as conn:
             clean(conn, hv['name'])
-        finally:
-            conn.close()
 
 
 class Server:
@@ -218,7 +212,7 @@ def assert_failed_without_trace(cl, result, before, *words):
 
 # -- registering ---------------------------------------------------------------------------
 
-def test_qcow2_check_apply_check_apply(cl, tmp_path):
+def test_qcow2_check_mode_stores_nothing_apply_stores_it_everywhere_and_reruns_change_nothing(cl, tmp_path):
     path = qcow2_file(tmp_path / 'tiny.qcow2')
     checksum = sha256_of(path)
     base = base_name(checksum, 'qcow2')
@@ -262,7 +256,7 @@ def test_qcow2_check_apply_check_apply(cl, tmp_path):
     assert run_module('image_info', {'cloud': cl.definition, 'name': 'kvmcloud-test-none'})['images'] == []
 
 
-def test_raw_image(cl, tmp_path):
+def test_raw_image_is_stored_raw_and_a_rerun_without_its_format_changes_nothing(cl, tmp_path):
     path = raw_file(tmp_path / 'disk.img', size=2 * MIB)
     result = run_module('image', cl.args(filename=path, disk_format='raw'))
     assert result['changed'] and not result['failed'], result
@@ -316,7 +310,7 @@ def test_second_hypervisor_gets_the_image_later(cl, tmp_path):
 
 # -- URLs ----------------------------------------------------------------------------------
 
-def test_url_registration(cl, tmp_path, server):
+def test_url_image_is_stored_everywhere_and_not_downloaded_again(cl, tmp_path, server):
     path = qcow2_file(tmp_path / 'tiny.qcow2', '32M')
     with open(path, 'rb') as handle:
         server.files['/tiny.qcow2'] = handle.read()
@@ -387,7 +381,7 @@ def test_stated_format_must_match(cl, tmp_path):
     assert_failed_without_trace(cl, result, before, 'disk_format raw was given', 'qcow2')
 
 
-def test_invalid_name(cl, tmp_path):
+def test_invalid_name_fails(cl, tmp_path):
     result = run_module('image', cl.args(name='-bad name', filename=raw_file(tmp_path / 'disk.img')))
     assert result['failed'] and 'invalid image name' in result['msg']
 

@@ -11,6 +11,7 @@ import libvirt
 import pytest
 
 from ansible_run import run_module, unchanged
+from cloud_fixture import cloud_definition, connected, remove_prefixed, removing_prefixed
 from testhv import namespace_command
 
 pytestmark = pytest.mark.integration
@@ -20,30 +21,15 @@ OTHER = 'kvmcloud-test-net-other'
 SUBNET = {'cidr': '10.250.10.0/24', 'allocation_pools': [{'start': '10.250.10.100', 'end': '10.250.10.149'}]}
 
 
-def _remove(uri, name):
-    conn = libvirt.open(uri)
-    try:
-        try:
-            net = conn.networkLookupByName(name)
-        except libvirt.libvirtError:
-            return
-        if net.isActive():
-            net.destroy()
-        net.undefine()
-    finally:
-        conn.close()
-
-
 @pytest.fixture
 def hvs(test_hypervisors):
-    yield test_hypervisors
-    for hv in test_hypervisors:
-        for name in (NET, OTHER):
-            _remove(hv['uri'], name)
+    # The tests make no domains; NET is the prefix only because remove_prefixed needs one.
+    with removing_prefixed(test_hypervisors, NET, networks=[NET, OTHER]):
+        yield test_hypervisors
 
 
 def cloud(hvs):
-    return {'hypervisors': [{'name': hv['name'], 'uri': hv['uri']} for hv in hvs]}
+    return cloud_definition(hvs, [])
 
 
 def args_for(hvs, **extra):
@@ -53,15 +39,12 @@ def args_for(hvs, **extra):
 
 
 def net_state(uri, name=NET):
-    conn = libvirt.open(uri)
-    try:
+    with connected(uri) as conn:
         try:
             net = conn.networkLookupByName(name)
         except libvirt.libvirtError:
             return None
         return {'active': bool(net.isActive()), 'autostart': bool(net.autostart()), 'xml': net.XMLDesc(0)}
-    finally:
-        conn.close()
 
 
 def states(hvs, name=NET):
@@ -83,7 +66,7 @@ def dnsmasq_runs_for(name):
 
 
 @pytest.mark.parametrize('mode', ['isolated', 'nat', 'routed'])
-def test_check_apply_check_apply_on_both_hypervisors(hvs, mode):
+def test_check_mode_defines_nothing_apply_starts_the_network_on_both_and_reruns_change_nothing(hvs, mode):
     args = args_for(hvs, mode=mode)
     first = run_module('network', args, check=True, diff=True)
     assert first['changed'] is True and not first['failed'], first
@@ -181,7 +164,7 @@ def test_bridge_mode_joins_an_existing_bridge(hvs):
         assert unchanged(again), again
         assert states(hvs)[1] is None
     finally:
-        _remove(hvs[0]['uri'], NET)
+        remove_prefixed(hvs[0]['uri'], NET, networks=[NET])
         subprocess.run(enter + ['ip', 'link', 'del', bridge], check=False, capture_output=True)
 
 
@@ -196,11 +179,8 @@ def test_dns_hosts_change_live_and_in_config_without_recreate(hvs):
     assert changed['changed'] and changed['diff'] == planned['diff'], changed
     for hv, state, uuid in zip(hvs, states(hvs), uuids):
         assert state['active'] and xmlutil_uuid(state['xml']) == uuid, 'changed in place'
-        conn = libvirt.open(hv['uri'])
-        try:
+        with connected(hv['uri']) as conn:
             persistent = conn.networkLookupByName(NET).XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE)
-        finally:
-            conn.close()
         for xml in (state['xml'], persistent):
             assert "<host ip='10.250.10.6'>" in xml and '<hostname>db.internal</hostname>' in xml
         # dnsmasq serves them: libvirt rewrote its additional hosts file.

@@ -11,7 +11,7 @@ import libvirt
 import pytest
 
 from ansible_run import run_module, unchanged
-from cloud_fixture import removing_prefixed
+from cloud_fixture import cloud_definition, connected, removing_prefixed
 
 pytestmark = pytest.mark.integration
 
@@ -22,10 +22,6 @@ SERVER = 'kvmcloud-test-port-server'
 PROJECT = {'name': 'demo', 'mac_prefix': '02:aa:bb', 'quotas': {'ports': 4}}
 
 
-def _connect(uri):
-    return libvirt.open(uri)
-
-
 @pytest.fixture
 def hvs(test_hypervisors):
     with removing_prefixed(test_hypervisors, 'kvmcloud-test-port', networks=[NET, OTHER],
@@ -34,8 +30,7 @@ def hvs(test_hypervisors):
 
 
 def cloud(hvs):
-    return {'hypervisors': [{'name': hv['name'], 'uri': hv['uri']} for hv in hvs],
-            'projects': [PROJECT, {'name': 'other'}]}
+    return cloud_definition(hvs, [PROJECT, {'name': 'other'}])
 
 
 def make_network(hvs, name=NET, subnet=None, on=None):
@@ -52,24 +47,18 @@ def port_args(hvs, name='kvmcloud-test-p1', **extra):
 
 
 def network_xml(uri, flags=0, name=NET):
-    conn = _connect(uri)
-    try:
+    with connected(uri) as conn:
         return conn.networkLookupByName(name).XMLDesc(flags)
-    finally:
-        conn.close()
 
 
 def snapshot(hvs):
     """Live and persistent XML of the network on each hypervisor, and the port filters."""
     out = []
     for hv in hvs:
-        conn = _connect(hv['uri'])
-        try:
+        with connected(hv['uri']) as conn:
             net = conn.networkLookupByName(NET)
             filters = sorted(f.name() for f in conn.listAllNWFilters() if f.name().startswith('kvmcloud-port-'))
             out.append((net.XMLDesc(0), net.XMLDesc(1), filters))
-        finally:
-            conn.close()
     return out
 
 
@@ -77,7 +66,7 @@ def host_entry(port):
     return "<host mac='%s' name='%s' ip='%s'/>" % (port['mac'], port['hostname'], port['ip'])
 
 
-def test_port_check_apply_check_apply_on_both_hypervisors(hvs):
+def test_port_is_reserved_on_both_only_when_applied_then_unchanged_and_removed_by_absent(hvs):
     make_network(hvs)
     before = snapshot(hvs)
     first = run_module('port', port_args(hvs), check=True, diff=True)
@@ -95,14 +84,11 @@ def test_port_check_apply_check_apply_on_both_hypervisors(hvs):
     for hv in hvs:
         assert host_entry(port) in network_xml(hv['uri']), 'live reservation'
         assert host_entry(port) in network_xml(hv['uri'], libvirt.VIR_NETWORK_XML_INACTIVE), 'persistent'
-        conn = _connect(hv['uri'])
-        try:
+        with connected(hv['uri']) as conn:
             port_filter = conn.nwfilterLookupByName('kvmcloud-port-kvmcloud-test-p1').XMLDesc(0)
             assert "value='%s'" % port['ip'] in port_filter and "value='%s'" % port['mac'] in port_filter
             assert "filter='kvmcloud-sg-default'" in port_filter
             assert conn.nwfilterLookupByName('kvmcloud-sg-default')
-        finally:
-            conn.close()
 
         # dnsmasq serves the reservation: libvirt wrote it into the network's hosts file.
         hostsfile = Path(hv['dir']) / 'var/lib/libvirt/dnsmasq' / ('%s.hostsfile' % NET)
@@ -161,11 +147,8 @@ def test_fixed_ip_change_and_security_groups_apply_in_place(hvs):
         assert "ip='10.250.20.106'" in persistent
     no_groups = run_module('port', port_args(hvs, fixed_ip='10.250.20.106', security_groups=[]))
     assert no_groups['changed'] is True and no_groups['port']['security_groups'] == []
-    conn = _connect(hvs[0]['uri'])
-    try:
+    with connected(hvs[0]['uri']) as conn:
         assert 'kvmcloud-sg-' not in conn.nwfilterLookupByName('kvmcloud-port-kvmcloud-test-p1').XMLDesc(0)
-    finally:
-        conn.close()
 
 
 @pytest.mark.parametrize('extra, words', [
@@ -191,7 +174,7 @@ def test_bad_input_fails_and_changes_nothing(hvs, extra, words):
     assert snapshot(hvs) == before
 
 
-def test_pool_exhaustion_and_quota(hvs):
+def test_a_full_allocation_pool_the_port_quota_and_a_taken_name_refuse_a_new_port(hvs):
     make_network(hvs, subnet={'cidr': '10.250.20.0/24',
                               'allocation_pools': [{'start': '10.250.20.100', 'end': '10.250.20.101'}]})
     for name in ('kvmcloud-test-q1', 'kvmcloud-test-q2'):
@@ -210,17 +193,14 @@ def test_pool_exhaustion_and_quota(hvs):
 
 def define_server(uri, mac, network=NET):
     """A defined (not started) domain with an interface on the network: a server using the port."""
-    conn = _connect(uri)
-    try:
+    with connected(uri) as conn:
         conn.defineXML(f"""<domain type='qemu'><name>{SERVER}</name><memory unit='MiB'>64</memory>
   <os><type arch='x86_64' machine='pc'>hvm</type></os>
   <devices><interface type='network'><source network='{network}'/><mac address='{mac}'/>
   <model type='virtio'/></interface></devices></domain>""")
-    finally:
-        conn.close()
 
 
-def test_refusals_while_a_server_uses_the_port(hvs):
+def test_port_and_network_removal_are_refused_while_a_server_uses_the_port(hvs):
     make_network(hvs)
     port = run_module('port', port_args(hvs))['port']
     define_server(hvs[1]['uri'], port['mac'])
@@ -254,8 +234,5 @@ def test_recreate_keeps_ports_and_refuses_when_they_do_not_fit(hvs):
     # Removing the network (no server uses it) takes its ports and their filters along.
     assert run_module('network', {'cloud': cloud(hvs), 'name': NET, 'state': 'absent'})['changed'] is True
     for hv in hvs:
-        conn = _connect(hv['uri'])
-        try:
+        with connected(hv['uri']) as conn:
             assert not [f for f in conn.listAllNWFilters() if f.name().startswith('kvmcloud-port-')]
-        finally:
-            conn.close()

@@ -12,11 +12,10 @@ the network and a reboot of the guest.
 import re
 from pathlib import Path
 
-import libvirt
 import pytest
 
 from ansible_run import run_module
-from cloud_fixture import removing_prefixed
+from cloud_fixture import cloud_definition, connected, removing_prefixed
 from guests import read_console, seed_iso, tiny_guest_xml, upload_volume, wait_for_console
 
 pytestmark = pytest.mark.integration
@@ -68,7 +67,7 @@ def hv(test_hypervisors):
 
 
 def cloud(hv):
-    return {'hypervisors': [{'name': hv['name'], 'uri': hv['uri']}], 'projects': [{'name': 'demo'}]}
+    return cloud_definition([hv], [{'name': 'demo'}])
 
 
 def console_of(hv, name):
@@ -76,8 +75,7 @@ def console_of(hv, name):
 
 
 def boot(hv, name, port, user_data, image):
-    conn = libvirt.open(hv['uri'])
-    try:
+    with connected(hv['uri']) as conn:
         pool = conn.storagePoolLookupByName('kvmcloud-volumes')
         root = upload_volume(conn, pool, name + '-root.qcow2', image)
         seed = upload_volume(conn, pool, name + '-seed.iso', seed_iso({
@@ -88,19 +86,14 @@ def boot(hv, name, port, user_data, image):
         conn.defineXML(tiny_guest_xml(name, root.path(), console, seed=seed.path(),
                                       interfaces=[(NET, port['mac'], port['filter'])])).create()
         return console
-    finally:
-        conn.close()
 
 
 def leases(hv):
-    conn = libvirt.open(hv['uri'])
-    try:
+    with connected(hv['uri']) as conn:
         return {lease['mac']: lease['ipaddr'] for lease in conn.networkLookupByName(NET).DHCPLeases()}
-    finally:
-        conn.close()
 
 
-def test_fixed_addresses_and_security_groups_between_two_guests(hv, tiny_image_file):
+def test_guests_get_their_fixed_addresses_and_the_security_group_filters_traffic_between_them(hv, tiny_image_file):
     image = Path(tiny_image_file).read_bytes()
     base = {'cloud': cloud(hv)}
     assert not run_module('network', dict(base, name=NET, mode='isolated', subnet=SUBNET))['failed']
@@ -138,8 +131,7 @@ def test_fixed_addresses_and_security_groups_between_two_guests(hv, tiny_image_f
     wait_for_console(a_console, r'^kvmcloud-probe \d+ tcp81=open$', 30, after=mark)
 
     # The reservation survives a restart of the network and a reboot of the guest.
-    conn = libvirt.open(hv['uri'])
-    try:
+    with connected(hv['uri']) as conn:
         net = conn.networkLookupByName(NET)
         net.destroy()
         net.create()
@@ -148,8 +140,6 @@ def test_fixed_addresses_and_security_groups_between_two_guests(hv, tiny_image_f
         mark = len(read_console(a_console))
         dom.destroy()
         dom.create()
-    finally:
-        conn.close()
     wait_for_console(a_console, r'^kvmcloud-ready iid-%s-a$' % PREFIX, BOOT_TIMEOUT, after=mark)
     rebooted = read_console(a_console)[mark:]
     assert re.search(r'^kvmcloud-iface eth0 %s %s/24$' % (ports['a']['mac'], A_IP), rebooted, re.MULTILINE)

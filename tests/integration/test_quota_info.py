@@ -38,7 +38,7 @@ def quotas_of(result, project):
     return next(p['quotas'] for p in result['projects'] if p['name'] == project)
 
 
-def test_usage_limits_and_remaining_of_every_project(hvs):
+def test_usage_is_counted_from_what_exists_for_every_project_and_the_report_changes_nothing(hvs):
     base = {'cloud': cloud(hvs)}
     empty = run_module('quota_info', base)
     assert unchanged(empty) and [p['name'] for p in empty['projects']] == ['demo', 'other']

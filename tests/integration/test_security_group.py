@@ -18,7 +18,7 @@ import libvirt
 import pytest
 
 from ansible_run import run_module, unchanged
-from cloud_fixture import handle
+from cloud_fixture import cloud_definition, connected, handle
 from testhv import namespace_command
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.network import filters as nwfilters  # noqa: E402
@@ -33,11 +33,8 @@ BASTION = PREFIX + 'bastion'
 
 
 def _filters(uri):
-    conn = libvirt.open(uri)
-    try:
+    with connected(uri) as conn:
         return {f.name(): f.XMLDesc(0) for f in conn.listAllNWFilters()}
-    finally:
-        conn.close()
 
 
 def _remove_filters(uri, names):
@@ -49,8 +46,7 @@ def _remove_filters(uri, names):
             return 2 + len(base) - base.index(name)
         return 1 if name.startswith(sg_rules.GROUP_PREFIX) else 0
 
-    conn = libvirt.open(uri)
-    try:
+    with connected(uri) as conn:
         for binding in conn.listAllNWFilterBindings():
             if binding.portDev().startswith(PREFIX):
                 binding.delete()
@@ -59,8 +55,6 @@ def _remove_filters(uri, names):
                 conn.nwfilterLookupByName(name).undefine()
             except libvirt.libvirtError:
                 pass
-    finally:
-        conn.close()
 
 
 @pytest.fixture
@@ -72,7 +66,7 @@ def hvs(test_hypervisors):
 
 
 def cloud(hvs):
-    return {'hypervisors': [{'name': hv['name'], 'uri': hv['uri']} for hv in hvs]}
+    return cloud_definition(hvs, [])
 
 
 def args_for(hvs, name=WEB, **extra):
@@ -103,7 +97,7 @@ WEB_RULES = [
 ]
 
 
-def test_check_apply_check_apply_on_both_hypervisors(hvs):
+def test_check_mode_defines_nothing_apply_defines_the_group_on_both_and_reruns_change_nothing(hvs):
     args = args_for(hvs, rules=WEB_RULES)
     before = [_filters(hv['uri']) for hv in hvs]
     first = run_module('security_group', args, check=True, diff=True)
@@ -311,16 +305,16 @@ class Lab:
 @pytest.fixture
 def lab(hvs):
     lab = Lab(hvs[0])
-    lab.conn = libvirt.open(hvs[0]['uri'])
-    lab.up()
-    try:
-        yield lab
-    finally:
+    with connected(hvs[0]['uri']) as conn:
+        lab.conn = conn
+        lab.up()
         try:
-            _remove_filters(hvs[0]['uri'], [lab.filter_name(host) for host in HOSTS])
-            lab.conn.close()
+            yield lab
         finally:
-            lab.down()
+            try:
+                _remove_filters(hvs[0]['uri'], [lab.filter_name(host) for host in HOSTS])
+            finally:
+                lab.down()
 
 
 def test_traffic_follows_the_groups(hvs, lab):

@@ -9,11 +9,10 @@ import re
 import time
 from pathlib import Path
 
-import libvirt
 import pytest
 
 from ansible_run import run_module, unchanged
-from cloud_fixture import cloud_definition, handle, module_leftovers, remove_prefixed, removing_prefixed
+from cloud_fixture import cloud_definition, connected, handle, module_leftovers, remove_prefixed, removing_prefixed
 from guests import read_console, wait_for_console
 from testhv_fixture import hypervisors_fixture
 
@@ -33,9 +32,9 @@ KEYPAIR = {'name': 'admin', 'public_key': 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI
 three_hypervisors = hypervisors_fixture(count=3, prefix='cmp', scope='module', name='three_hypervisors')
 
 
-def cloud(hvs, quotas=None, **hv_extra):
-    return cloud_definition(hvs, [{'name': 'demo', 'quotas': quotas or {}}], hypervisor_options=hv_extra,
-                            keypairs=[KEYPAIR])
+def cloud(hvs, quotas=None, extra_hypervisors=(), **hv_extra):
+    return cloud_definition(hvs, [{'name': 'demo', 'quotas': quotas or {}}], extra_hypervisors=extra_hypervisors,
+                            hypervisor_options=hv_extra, keypairs=[KEYPAIR])
 
 
 @pytest.fixture(scope='module')
@@ -67,8 +66,7 @@ def inventory(hvs):
     """Per hypervisor: the test's domains and the volumes of their servers."""
     out = {}
     for hv in hvs:
-        conn = libvirt.open(hv['uri'])
-        try:
+        with connected(hv['uri']) as conn:
             pool = conn.storagePoolLookupByName('kvmcloud-volumes')
             pool.refresh()
             out[hv['name']] = {
@@ -77,17 +75,12 @@ def inventory(hvs):
                 'reservations': conn.networkLookupByName(NET).XMLDesc(0).count('<host '),
                 'filters': sorted(f.name() for f in conn.listAllNWFilters() if PREFIX in f.name()),
             }
-        finally:
-            conn.close()
     return out
 
 
 def domain_xml(hv, name):
-    conn = libvirt.open(hv['uri'])
-    try:
+    with connected(hv['uri']) as conn:
         return conn.lookupByName(name).XMLDesc(0)
-    finally:
-        conn.close()
 
 
 def console_file(hvs, server):
@@ -117,12 +110,9 @@ def test_server_boots_with_its_fixed_address_and_is_idempotent(hvs, net):
     assert 'kvmcloud-iface eth0 %s %s/24' % (mac, ip) in text
     assert 'kvmcloud-hostname %s' % server['name'] in text
     assert 'kvmcloud-runcmd 0 | web1 says hello' in text
-    conn = libvirt.open(hvs[0]['uri'])
-    try:
+    with connected(hvs[0]['uri']) as conn:
         leases = {l['mac']: l['ipaddr'] for l in conn.networkLookupByName(NET).DHCPLeases()}
         assert leases.get(mac) == ip
-    finally:
-        conn.close()
 
     assert unchanged(run_module('server', args, check=True))
     assert unchanged(run_module('server', args))
@@ -251,8 +241,8 @@ def test_placement_spreads_and_honours_groups_disabled_and_unreachable(hvs, net)
     assert not spread['failed'] and hvs[0]['name'] not in {s['hypervisor'] for s in spread['servers']}
     run_module('server_fleet', dict(fleet([]), exclusive=True))
 
-    ghost = cloud(hvs)
-    ghost['hypervisors'].append({'name': 'ghost', 'uri': 'qemu+unix:///system?socket=/nonexistent/libvirt-sock'})
+    ghost = cloud(hvs, extra_hypervisors=[
+        {'name': 'ghost', 'uri': 'qemu+unix:///system?socket=/nonexistent/libvirt-sock'}])
     skipped = run_module('server_fleet', fleet(['u1'], cloud=ghost))
     assert not skipped['failed'], skipped
     assert skipped['servers'][0]['hypervisor'] != 'ghost'
@@ -290,8 +280,7 @@ def test_console_watch_sees_output_with_nothing_else_on_the_connection(hvs, net)
     on the connection (all leases seen already, only the marker still to come)."""
     args = server_args(hvs, 'watch', hypervisor=hvs[1]['name'])
     assert not run_module('server', args)['failed']
-    conn = libvirt.open(hvs[1]['uri'])
-    try:
+    with connected(hvs[1]['uri']) as conn:
         dom = conn.lookupByName(PREFIX + 'watch')
         hv = handle(hvs[1], conn)
         watch = ConsoleWatch(hv, hv.domain(PREFIX + 'watch'))
@@ -304,8 +293,6 @@ def test_console_watch_sees_output_with_nothing_else_on_the_connection(hvs, net)
             time.sleep(0.5)
         watch.close()
         assert found, last
-    finally:
-        conn.close()
 
 
 def test_interface_without_port_security_has_no_filter(hvs, net):

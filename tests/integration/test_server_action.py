@@ -10,11 +10,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import libvirt
 import pytest
 
 from ansible_run import run_module, unchanged
-from cloud_fixture import module_leftovers, removing_prefixed
+from cloud_fixture import cloud_definition, connected, module_leftovers, removing_prefixed
 from guests import read_console, wait_for_console
 from testhv_fixture import hypervisors_fixture
 
@@ -36,11 +35,7 @@ two_hypervisors = hypervisors_fixture(count=2, prefix='act', scope='module', nam
 
 
 def cloud(hvs):
-    return {
-        'hypervisors': [{'name': hv['name'], 'uri': hv['uri']} for hv in hvs],
-        'flavors': [{'name': 'm1.tiny', 'vcpus': 1, 'ram': 128, 'disk': 1}],
-        'projects': [{'name': 'demo'}],
-    }
+    return cloud_definition(hvs, [{'name': 'demo'}])
 
 
 @pytest.fixture(scope='module')
@@ -99,40 +94,31 @@ def wait_ready(hvs, server, count):
 
 
 def power_state(hvs, server):
-    conn = libvirt.open(hv_of(hvs, server['hypervisor'])['uri'])
-    try:
+    with connected(hv_of(hvs, server['hypervisor'])['uri']) as conn:
         return {1: 'running', 3: 'paused', 5: 'stopped'}.get(conn.lookupByName(server['name']).state()[0])
-    finally:
-        conn.close()
 
 
 def wait_until_stopped(hvs, server):
-    conn = libvirt.open(hv_of(hvs, server['hypervisor'])['uri'])
-    try:
+    with connected(hv_of(hvs, server['hypervisor'])['uri']) as conn:
         dom = conn.lookupByName(server['name'])
         wait_for_console(console_file(hvs, server), '^kvmcloud-poweroff$', 60)
         deadline = time.monotonic() + 60
         while dom.isActive():
             assert time.monotonic() < deadline, '%s did not power off' % server['name']
             time.sleep(0.25)
-    finally:
-        conn.close()
 
 
 def inventory(hvs):
     """Per hypervisor: the test's domains and volumes."""
     out = {}
     for hv in hvs:
-        conn = libvirt.open(hv['uri'])
-        try:
+        with connected(hv['uri']) as conn:
             pool = conn.storagePoolLookupByName('kvmcloud-volumes')
             pool.refresh()
             out[hv['name']] = {
                 'domains': sorted(d.name() for d in conn.listAllDomains() if d.name().startswith(PREFIX)),
                 'volumes': sorted(v.name() for v in pool.listAllVolumes() if PREFIX in v.name()),
             }
-        finally:
-            conn.close()
     return out
 
 
@@ -165,7 +151,7 @@ def disk_info(path):
     return json.loads(done.stdout)
 
 
-def test_power_actions_check_apply_check_apply(hvs):
+def test_power_actions_apply_once_check_mode_changes_nothing_and_impossible_ones_are_refused(hvs):
     server = create(hvs, 'power')
     wait_ready(hvs, server, 1)
     for what, state, steps in (('stop', 'stopped', ['shutdown']), ('start', 'running', ['start']),
@@ -286,14 +272,11 @@ def test_migrate_moves_the_server_with_its_disk_and_address(hvs):
     wait_ready(hvs, after, 1)
     mac = server['ports'][0]['mac']
     assert 'kvmcloud-iface eth0 %s 10.250.60.150/24' % mac in read_console(console_file(hvs, after))
-    conn = libvirt.open(hv_of(hvs, target)['uri'])
-    try:
+    with connected(hv_of(hvs, target)['uri']) as conn:
         assert {lease['mac']: lease['ipaddr'] for lease in conn.networkLookupByName(NET).DHCPLeases()}[mac] == \
             '10.250.60.150'
         target_base = conn.storagePoolLookupByName('kvmcloud-images').storageVolLookupByName(
             Path(disk_info(root_path(hvs, after))['backing-filename']).name).path()
-    finally:
-        conn.close()
 
     assert unchanged(action(hvs, 'mig', 'migrate', check=True, target=target))
     assert unchanged(action(hvs, 'mig', 'migrate', target=target))
@@ -345,14 +328,13 @@ def test_a_failure_on_the_target_is_undone_there_and_the_server_runs_on_its_sour
     server = create(hvs, 'undo')
     wait_ready(hvs, server, 1)
     before = inventory(hvs)
-    conn = libvirt.open(hv_of(hvs, target)['uri'])
-    try:
+    with connected(hv_of(hvs, target)['uri']) as conn:
         # Everything checks out, but the network is down there: the start on the target fails.
         conn.networkLookupByName(NET).destroy()
-        failed = action(hvs, 'undo', 'migrate', target=target)
-    finally:
-        conn.networkLookupByName(NET).create()
-        conn.close()
+        try:
+            failed = action(hvs, 'undo', 'migrate', target=target)
+        finally:
+            conn.networkLookupByName(NET).create()
     assert failed['failed'] and 'libvirt start of %sundo failed on hypervisor %s' % (PREFIX, target) in failed['msg'], \
         failed
     assert inventory(hvs) == before, 'nothing is left on the target, nothing is gone from the source'

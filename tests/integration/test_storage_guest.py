@@ -10,11 +10,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import libvirt
 import pytest
 
 from ansible_run import run_module
-from cloud_fixture import remove_prefixed
+from cloud_fixture import cloud_definition, connected, remove_prefixed
 from guests import read_console, seed_iso, tiny_guest_xml, upload_volume, wait_for_console
 from testhv import IMAGES_POOL
 
@@ -36,26 +35,26 @@ def target(request, test_hypervisors, tiny_image_file):
     """A hypervisor to work on, and where its guest's console log goes."""
     if request.param == 'namespaced':
         hv = test_hypervisors[0]
-        yield {'name': hv['name'], 'uri': hv['uri'], 'console': Path(hv['dir']) / (SERVER + '.console.log')}
+        chosen = {'name': hv['name'], 'uri': hv['uri'], 'console': Path(hv['dir']) / (SERVER + '.console.log')}
     else:
         if not os.path.exists('/run/libvirt/libvirt-sock'):
             pytest.skip("this machine's libvirtd does not run (make test converges the hypervisor role first)")
-        yield {'name': 'local', 'uri': 'qemu:///system', 'console': Path('/var/log/libvirt/qemu') / (SERVER + '.console.log')}
-    clean_up(request.param, test_hypervisors)
+        chosen = {'name': 'local', 'uri': 'qemu:///system',
+                  'console': Path('/var/log/libvirt/qemu') / (SERVER + '.console.log')}
+    yield chosen
+    clean_up(chosen)
 
 
-def clean_up(kind, test_hypervisors):
-    uri = test_hypervisors[0]['uri'] if kind == 'namespaced' else 'qemu:///system'
-    remove_prefixed(uri, PREFIX, volumes=SWEPT_VOLUMES)
+def clean_up(target):
+    remove_prefixed(target['uri'], PREFIX, volumes=SWEPT_VOLUMES)
     # The image module removes the base volume once nothing uses it.
-    removed = run_module('image', {'cloud': {'hypervisors': [{'name': 'x', 'uri': uri}]}, 'name': IMAGE,
-                                   'state': 'absent'})
+    removed = run_module('image', {'cloud': cloud(target), 'name': IMAGE, 'state': 'absent'})
     assert not removed['failed'], removed
-    remove_prefixed(uri, PREFIX, volumes=SWEPT_VOLUMES, pools=[IMAGES_POOL])
+    remove_prefixed(target['uri'], PREFIX, volumes=SWEPT_VOLUMES, pools=[IMAGES_POOL])
 
 
 def cloud(target):
-    return {'hypervisors': [{'name': target['name'], 'uri': target['uri']}]}
+    return cloud_definition([target], [])
 
 
 def backing_file(path):
@@ -65,8 +64,7 @@ def backing_file(path):
 
 def boot_guest(target, root_path):
     """Define and start a guest on the overlay with a NoCloud seed; its console log path."""
-    conn = libvirt.open(target['uri'])
-    try:
+    with connected(target['uri']) as conn:
         pool = conn.storagePoolLookupByName('kvmcloud-volumes')
         seed = upload_volume(conn, pool, SEED, seed_iso({
             'meta-data': 'instance-id: iid-storage-guest\nlocal-hostname: storage-guest\n',
@@ -74,13 +72,10 @@ def boot_guest(target, root_path):
         target['console'].unlink(missing_ok=True)
         xml = tiny_guest_xml(SERVER, root_path, target['console'], seed=seed.path())
         conn.defineXML(xml).create()
-    finally:
-        conn.close()
 
 
 def restart(target):
-    conn = libvirt.open(target['uri'])
-    try:
+    with connected(target['uri']) as conn:
         dom = conn.lookupByName(SERVER)
         dom.shutdown()
         deadline = time.monotonic() + 60
@@ -88,11 +83,9 @@ def restart(target):
             assert time.monotonic() < deadline, 'the guest did not power off'
             time.sleep(0.25)
         dom.create()
-    finally:
-        conn.close()
 
 
-def test_tiny_guest_with_image_overlays_and_a_hot_plugged_volume(target, tiny_image_file):
+def test_a_guest_on_an_image_overlay_sees_its_volume_hot_plugged_grown_and_unplugged(target, tiny_image_file):
     c = cloud(target)
     image = run_module('image', {'cloud': c, 'name': IMAGE, 'filename': str(tiny_image_file)})
     assert not image['failed'], image

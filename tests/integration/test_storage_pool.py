@@ -7,6 +7,7 @@ import libvirt
 import pytest
 
 from ansible_run import run_module, unchanged
+from cloud_fixture import cloud_definition, connected
 
 pytestmark = pytest.mark.integration
 
@@ -17,8 +18,7 @@ POOL = 'kvmcloud-test-pool'
 def hv(test_hypervisors):
     hv = test_hypervisors[0]
     yield hv
-    conn = libvirt.open(hv['uri'])
-    try:
+    with connected(hv['uri']) as conn:
         try:
             pool = conn.storagePoolLookupByName(POOL)
         except libvirt.libvirtError:
@@ -26,30 +26,24 @@ def hv(test_hypervisors):
         if pool.isActive():
             pool.destroy()
         pool.undefine()
-    finally:
-        conn.close()
 
 
 def pool_state(uri):
-    conn = libvirt.open(uri)
-    try:
+    with connected(uri) as conn:
         try:
             pool = conn.storagePoolLookupByName(POOL)
         except libvirt.libvirtError:
             return None
         return {'active': bool(pool.isActive()), 'autostart': bool(pool.autostart()), 'xml': pool.XMLDesc(0)}
-    finally:
-        conn.close()
 
 
 def args_for(hv, **extra):
-    args = {'cloud': {'hypervisors': [{'name': hv['name'], 'uri': hv['uri']}]},
-            'name': POOL, 'path': '%s/pools/test' % hv['dir'], 'mode': '0750'}
+    args = {'cloud': cloud_definition([hv], []), 'name': POOL, 'path': '%s/pools/test' % hv['dir'], 'mode': '0750'}
     args.update(extra)
     return args
 
 
-def test_check_apply_check_apply(hv):
+def test_check_mode_creates_nothing_apply_creates_the_pool_and_reruns_change_nothing(hv):
     args = args_for(hv)
     first = run_module('storage_pool', args, check=True, diff=True)
     assert first['changed'] is True and not first['failed']

@@ -1,6 +1,5 @@
 """Integration tests of tests/support/testhv.py: namespaced libvirtd instances on one machine."""
 
-import contextlib
 import datetime
 import json
 import os
@@ -15,6 +14,7 @@ import libvirt
 import pytest
 
 import testhv
+from cloud_fixture import connected
 from testhv_fixture import make_base_dir, skip_unless_supported
 
 pytestmark = pytest.mark.integration
@@ -35,15 +35,6 @@ TRANSIENT_GUEST = """
   <os><type arch='x86_64'>hvm</type><boot dev='network'/></os>
 </domain>
 """
-
-
-@contextlib.contextmanager
-def connection(hypervisor):
-    conn = libvirt.open(hypervisor["uri"])
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 def download(conn, volume) -> bytes:
@@ -84,7 +75,7 @@ def process_record(pid: int) -> dict:
 
 def start_transient_guest(hypervisor, name: str) -> dict:
     """Start a transient guest; returns its qemu process, recorded like the pids in state.json."""
-    with connection(hypervisor) as conn:
+    with connected(hypervisor["uri"]) as conn:
         conn.createXML(TRANSIENT_GUEST.format(name=name), 0)
     return process_record(int(Path(hypervisor["dir"], "run/libvirt/qemu", f"{name}.pid").read_text()))
 
@@ -112,7 +103,7 @@ def test_two_instances_answer(test_hypervisors):
     for hv in test_hypervisors:
         assert hv["uri"] == f"qemu+unix:///system?socket={hv['socket']}"
         assert hv["socket"] == f"{hv['dir']}/run/libvirt/libvirt-sock"
-        with connection(hv) as conn:
+        with connected(hv["uri"]) as conn:
             assert conn.getVersion() > 0
             assert conn.getType() == "QEMU"
 
@@ -120,7 +111,7 @@ def test_two_instances_answer(test_hypervisors):
 def test_guest_defined_on_one_instance_is_invisible_on_the_other(test_hypervisors):
     first, second = test_hypervisors
     name = "kvmcloud-test-independent"
-    with connection(first) as conn_first, connection(second) as conn_second:
+    with connected(first["uri"]) as conn_first, connected(second["uri"]) as conn_second:
         domain = conn_first.defineXML(DEFINED_GUEST.format(name=name))
         try:
             assert name in [dom.name() for dom in conn_first.listAllDomains()]
@@ -131,7 +122,7 @@ def test_guest_defined_on_one_instance_is_invisible_on_the_other(test_hypervisor
 
 def test_pools_are_active_and_hold_the_hypervisor_record(test_hypervisors):
     for hv in test_hypervisors:
-        with connection(hv) as conn:
+        with connected(hv["uri"]) as conn:
             for pool_name in (testhv.IMAGES_POOL, testhv.VOLUMES_POOL):
                 pool = conn.storagePoolLookupByName(pool_name)
                 assert pool.isActive() and pool.autostart()
@@ -147,7 +138,7 @@ def test_pools_are_active_and_hold_the_hypervisor_record(test_hypervisors):
 
 def test_transient_guest_runs_inside_the_namespace(test_hypervisors):
     name = "kvmcloud-test-transient"
-    with connection(test_hypervisors[0]) as conn:
+    with connected(test_hypervisors[0]["uri"]) as conn:
         domain = conn.createXML(TRANSIENT_GUEST.format(name=name), 0)
         try:
             assert domain.isActive()

@@ -8,10 +8,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import libvirt
 import pytest
 
 from ansible_run import BIN, ROOT, ansible_env
+from cloud_fixture import connected
 from guests import read_console, seed_iso, seed_vfat, tiny_guest_xml, upload_volume, wait_for_console
 from testhv_fixture import hypervisors_fixture, skip_unless_supported
 
@@ -59,24 +59,23 @@ def tiny_image():
 def hv(tiny_hypervisors, tiny_image):
     """The test hypervisor, with the image as a base volume and an isolated network with DHCP."""
     hypervisor = tiny_hypervisors[0]
-    conn = libvirt.open(hypervisor['uri'])
-    images = conn.storagePoolLookupByName('kvmcloud-images')
-    network = None
-    try:
-        shutil.copyfile(tiny_image, images_dir(hypervisor) / BASE_VOLUME)
-        images.refresh(0)
-        network = conn.networkDefineXML(NETWORK_XML)
-        network.create()
-        yield dict(hypervisor, conn=conn)
-    finally:
-        if network is not None:
-            if network.isActive():
-                network.destroy()
-            network.undefine()
-        images.refresh(0)
-        if BASE_VOLUME in images.listVolumes():
-            images.storageVolLookupByName(BASE_VOLUME).delete(0)
-        conn.close()
+    with connected(hypervisor['uri']) as conn:
+        images = conn.storagePoolLookupByName('kvmcloud-images')
+        network = None
+        try:
+            shutil.copyfile(tiny_image, images_dir(hypervisor) / BASE_VOLUME)
+            images.refresh(0)
+            network = conn.networkDefineXML(NETWORK_XML)
+            network.create()
+            yield dict(hypervisor, conn=conn)
+        finally:
+            if network is not None:
+                if network.isActive():
+                    network.destroy()
+                network.undefine()
+            images.refresh(0)
+            if BASE_VOLUME in images.listVolumes():
+                images.storageVolLookupByName(BASE_VOLUME).delete(0)
 
 
 def images_dir(hypervisor) -> Path:
@@ -202,7 +201,7 @@ runcmd:
 """
 
 
-def test_iso_seed_with_dhcp(hv, guests):
+def test_iso_seed_configures_the_guest_and_dhcp_gives_its_reserved_address(hv, guests):
     guest = guests('tiny-iso', RESERVED_MAC, seed_iso({
         'meta-data': 'instance-id: iid-tiny-iso\nlocal-hostname: not-this-one\n',
         'user-data': USER_DATA,
@@ -232,7 +231,7 @@ def test_iso_seed_with_dhcp(hv, guests):
     print(f'tiny-iso: ready {boot_seconds:.1f} s after start, off {shutdown_seconds:.1f} s after shutdown')
 
 
-def test_vfat_seed_with_static_network_config(hv, guests, tmp_path):
+def test_vfat_seed_network_config_sets_a_static_address_and_dns_without_dhcp(hv, guests, tmp_path):
     mac = '52:54:00:7e:57:60'
     guest = guests('tiny-vfat', mac, seed_vfat({
         # The JSON form of meta-data; the hostname comes from it.
@@ -283,7 +282,7 @@ def test_no_seed_uses_defaults_and_dhcp(hv, guests):
     guest.shutdown_and_wait()
 
 
-def test_script_user_data(hv, guests):
+def test_script_user_data_runs_and_its_exit_code_shows(hv, guests):
     guest = guests('tiny-script', '52:54:00:7e:57:80', seed_iso({
         'meta-data': 'instance-id: iid-tiny-script\n',
         'user-data': '#!/bin/sh\necho "script on $(hostname)"\nexit 7\n',

@@ -6,7 +6,7 @@ import libvirt
 import pytest
 
 from ansible_run import run_module, unchanged
-from cloud_fixture import remove_prefixed
+from cloud_fixture import cloud_definition, connected, remove_prefixed
 
 pytestmark = pytest.mark.integration
 
@@ -15,20 +15,16 @@ SERVER = PREFIX + 'server'
 
 
 def cloud(hv):
-    return {'hypervisors': [{'name': hv['name'], 'uri': hv['uri']}],
-            'projects': [{'name': 'demo'}, {'name': 'other'}]}
+    return cloud_definition([hv], [{'name': 'demo'}, {'name': 'other'}])
 
 
 def snapshot(uri):
     """Every pool's volumes and every domain's disks: what a refused change must leave alone."""
-    conn = libvirt.open(uri)
-    try:
+    with connected(uri) as conn:
         pools = {pool.name(): sorted((vol.name(), vol.info()[1]) for vol in pool.listAllVolumes())
                  for pool in conn.listAllStoragePools() if pool.isActive()}
         domains = {dom.name(): dom.XMLDesc(0) for dom in conn.listAllDomains()}
         return pools, domains
-    finally:
-        conn.close()
 
 
 @pytest.fixture
@@ -40,28 +36,22 @@ def hv(test_hypervisors):
 
 def define_server(hv, running):
     """A small diskless server; it needs no operating system to take a disk."""
-    conn = libvirt.open(hv['uri'])
-    try:
+    with connected(hv['uri']) as conn:
         xml = ("<domain type='qemu'><name>%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
                "<os><type arch='x86_64' machine='pc'>hvm</type></os><features><acpi/></features>"
                "<devices><memballoon model='none'/></devices></domain>" % SERVER)
         dom = conn.defineXML(xml)
         if running:
             dom.create()
-    finally:
-        conn.close()
 
 
 def domain_xml(hv, inactive=False):
-    conn = libvirt.open(hv['uri'])
-    try:
+    with connected(hv['uri']) as conn:
         dom = conn.lookupByName(SERVER)
         return dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0)
-    finally:
-        conn.close()
 
 
-def test_volume_check_apply_check_apply(hv):
+def test_check_mode_creates_nothing_apply_creates_the_volume_and_reruns_change_nothing(hv):
     args = {'cloud': cloud(hv), 'name': PREFIX + 'data', 'size': '64M', 'project': 'demo'}
     first = run_module('volume', args, check=True, diff=True)
     assert first['changed'] is True and not first['failed'], first
@@ -84,7 +74,7 @@ def test_volume_check_apply_check_apply(hv):
     assert run_module('volume_info', {'cloud': cloud(hv), 'project': 'other'})['volumes'] == []
 
 
-def test_grow_and_refused_shrink(hv):
+def test_volume_grows_and_a_shrink_is_refused_without_a_change(hv):
     args = {'cloud': cloud(hv), 'name': PREFIX + 'grow', 'size': '64M'}
     run_module('volume', args)
     grown = run_module('volume', dict(args, size='128M'), diff=True)
@@ -143,15 +133,12 @@ def test_grow_of_attached_running_volume_is_live(hv):
     run_module('server_volume', {'cloud': cloud(hv), 'server': SERVER, 'volume': PREFIX + 'live'})
     grown = run_module('volume', {'cloud': cloud(hv), 'name': PREFIX + 'live', 'size': '48M'})
     assert grown['changed'] is True and grown['volume']['size'] == 48 * 1024 ** 2
-    conn = libvirt.open(hv['uri'])
-    try:
+    with connected(hv['uri']) as conn:
         # QEMU itself reports the new size of the disk it has open.
         assert conn.lookupByName(SERVER).blockInfo('vdb')[0] == 48 * 1024 ** 2
-    finally:
-        conn.close()
 
 
-def test_detach_from_stopped_server_and_delete(hv):
+def test_volume_detaches_from_a_stopped_server_and_then_deletes(hv):
     define_server(hv, running=False)
     volume = {'cloud': cloud(hv), 'name': PREFIX + 'cold', 'size': '32M'}
     run_module('volume', volume)

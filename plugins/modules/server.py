@@ -25,6 +25,7 @@ description:
     O(rebuild=true); tags, meta and the power state change in place.
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.allocation
   - kvmcloud.cloud.wait
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
@@ -92,6 +93,14 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+left:
+  description:
+    - On a failed run, what the failure left behind that it could not undo or could not check (a
+      hypervisor that stopped answering). Empty when the rollback verifiably finished; only then
+      is C(changed) false on a failed run that had started to write.
+  returned: failure
+  type: list
+  elements: str
 reboot_required:
   description: Whether a change was written to the config of a running server and takes effect at its next boot.
   returned: when true
@@ -122,6 +131,7 @@ def main():
                            rebuild=dict(type='bool', default=False),
                            wait_for_ready=dict(type='bool', default=False)),
         waits=True,
+        allocates=True,
         supports_check_mode=True,
         mutually_exclusive=[('flavor', 'vcpus'), ('flavor', 'ram')],
     ).run(run_server)

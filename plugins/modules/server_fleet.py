@@ -24,6 +24,7 @@ description:
     C(availability_zone), C(hypervisor), C(server_group), C(power_state), C(state)).
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.allocation
   - kvmcloud.cloud.wait
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
@@ -80,6 +81,14 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+left:
+  description:
+    - On a failed run, what the failure left behind that it could not undo or could not check (a
+      hypervisor that stopped answering). Empty when the rollback verifiably finished; only then
+      is C(changed) false on a failed run that had started to write.
+  returned: failure
+  type: list
+  elements: str
 reboot_required:
   description: Whether a change was written to the config of a running server and takes effect at its next boot.
   returned: when true
@@ -106,6 +115,7 @@ def main():
     CloudModule(
         argument_spec=FLEET_ARGUMENT_SPEC,
         waits=True,
+        allocates=True,
         supports_check_mode=True,
     ).run(run_server_fleet)
 

@@ -48,7 +48,12 @@ class Module:
         self.cloud = CloudDefinition.from_params(CLOUD)
         self.connections = Connections(self.cloud.hypervisors)
         self.wait, self.wait_timeout = False, 0
+        self.allow_unreachable = False
+        self.warnings = []
         self.module = types.SimpleNamespace(tmpdir=str(tmp_path))
+
+    def warn(self, message):
+        self.warnings.append(message)
 
     def run(self, func, *args, **kwargs):
         try:

@@ -59,6 +59,8 @@ class _Check:
         self.module = cm.module
         self.wait = False
         self.wait_timeout = 0
+        self.allow_unreachable = False
+        self.warn = cm.warn
 
 
 def plan_one(cm, spec, options, func, params):

@@ -22,7 +22,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import xmlutil
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.clock import now
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.constants import (
     VIR_DOMAIN_BLOCK_RESIZE_BYTES, VIR_DOMAIN_START_PAUSED, VIR_DOMAIN_XML_INACTIVE)
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import ValidationError
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError, ValidationError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.objects import stop_and_undefine
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.undo import Undo
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.image.catalog import base_volume, find_image
@@ -35,6 +35,8 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume.service impo
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume.volumes import delete_found, find_on
 
 GIB = 1024 ** 3
+# A qcow2 overlay no guest has written to holds only its header and tables.
+UNUSED_ROOT_BYTES = 1024 * 1024
 
 # Fields whose change means writing the persistent definition anew.
 REDEFINED = {'vcpus', 'ram', 'flavor', 'seed_hash', 'tags', 'meta', 'key_name', 'volumes', 'networks'}
@@ -72,6 +74,21 @@ def _boot_volume(h, planned, undo):
     return found.vol
 
 
+def clear_unused_root(pool, name):
+    """Before creating server ``name``: a root disk of that name that no domain uses (left by a
+    creation cut short, say by a crash of libvirtd) goes when nothing was ever written to it;
+    one with data is refused, never overwritten."""
+    old = pool.lookup('storageVolLookupByName', root_volume_name(name))
+    if old is None:
+        return
+    allocation = old.info()[2]
+    if allocation > UNUSED_ROOT_BYTES:
+        raise ValidationError("server '%s': volume %s exists with %d bytes of data but no server uses it (left "
+                              "from a server removed outside kvmcloud?); move or delete it first"
+                              % (name, root_volume_name(name), allocation))
+    old.delete(0)
+
+
 def create(h, planned, virt_type, watch_console=False):
     """Create the server of ``planned`` on hypervisor ``h``; with ``watch_console`` a running
     server is started paused, its console watched from the first line: the watch is returned."""
@@ -85,6 +102,7 @@ def create(h, planned, virt_type, watch_console=False):
         if spec['boot_from_volume']:
             root = _boot_volume(h, planned, undo)
         else:
+            clear_unused_root(pool, planned.name)
             root = create_overlay(pool, root_volume_name(planned.name), base_volume(h, image),
                                   (spec['flavor']['disk'] or 0) * GIB)
             undo.add('delete its root disk', root.delete, 0)
@@ -109,6 +127,21 @@ def create(h, planned, virt_type, watch_console=False):
         if spec['power_state'] == 'paused':
             dom.suspend()
     return watch
+
+
+def leftovers(connections, planned):
+    """What a creation that failed part-way left of server ``planned``, read again from its
+    hypervisor: ``[]`` when its rollback verifiably finished."""
+    try:
+        h = connections.get(planned.hypervisor)
+        left = ['domain %s' % planned.name] if h.domain(planned.name) is not None else []
+        pool = volumes_pool(h)
+        for name in (root_volume_name(planned.name), seed_volume_name(planned.name)):
+            if pool.lookup('storageVolLookupByName', name) is not None:
+                left.append('volume %s' % name)
+    except KvmcloudError as err:
+        return ['server %s on hypervisor %s: cannot be checked (%s)' % (planned.name, planned.hypervisor, err.msg)]
+    return ['server %s on hypervisor %s: %s' % (planned.name, planned.hypervisor, what) for what in left]
 
 
 def delete(h, planned, delete_volumes=False):

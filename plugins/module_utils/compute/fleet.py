@@ -30,7 +30,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.power impor
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.spec import (
     spec_from_params, validate_server_options)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.survey import (
-    add_networks, add_volume_usage, survey)
+    add_catalogs, add_networks, add_volume_usage, survey)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError, ValidationError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.fanout import failed_on, unreachable_list
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.reconcile import CREATE, DELETE, UPDATE
@@ -55,29 +55,47 @@ class Fleet:
         self.watch_consoles = watch_consoles
         self.consoles = {}
         self._lock = threading.Lock()
+        self.status = {}     # server name -> 'started' or 'done'
+        self.done = False    # whether the run changed something besides the servers' own steps
 
     def apply(self):
+        """Apply the plan. On failure the error says what the run changed: ``changed`` is false
+        only when nothing was done or everything done was verifiably undone, and ``left`` lists
+        what a failure left behind."""
         todo = [p for p in self.plan.servers if p]
-        self.write_ports([r for p in todo if p.action == CREATE for r in p.port_records]
-                         + [r for p in todo if p.action == UPDATE for r in p.added_records], [])
+        repairs = {}
+        for planned in todo:
+            for hv, records in planned.repaired.items():
+                repairs.setdefault(hv, []).extend(records)
+        new_records = [r for p in todo if p.action == CREATE for r in p.port_records]
+        kept_records = [r for p in todo if p.action == UPDATE for r in p.added_records]
+        try:
+            self.write_ports(new_records + kept_records, [], repairs)
+        except KvmcloudError as err:
+            # Written on some hypervisors and not on others: released again where they were.
+            raise self._failed(err, todo, released=self._release(new_records + kept_records))
+        self.done = bool(kept_records or repairs)
         by_hv = {}
         for planned in todo:
             by_hv.setdefault(planned.hypervisor, []).append(planned)
-        created = set()
 
         def create(h, planned):
+            self._mark(planned.name, 'started')
             watch = apply.create(h, planned, self.found.hosts[h.name].virt_type, self.watch_consoles)
             with self._lock:
-                created.add(planned.name)
                 if watch is not None:
                     self.consoles[planned.name] = watch
+            self._mark(planned.name, 'done')
 
         def run(h):
             for planned in by_hv[h.name]:
-                if planned.action == DELETE:
-                    apply.delete(h, planned, self.delete_volumes)
-                elif planned.action == UPDATE:
-                    apply.update(h, planned, self.cm.wait_timeout)
+                if planned.action in (DELETE, UPDATE):
+                    self._mark(planned.name, 'started')
+                    if planned.action == DELETE:
+                        apply.delete(h, planned, self.delete_volumes)
+                    else:
+                        apply.update(h, planned, self.cm.wait_timeout)
+                    self._mark(planned.name, 'done')
             new = [p for p in by_hv[h.name] if p.action == CREATE]
             if len(new) <= 1:
                 for planned in new:
@@ -87,21 +105,53 @@ class Fleet:
 
         outcomes = self.cm.connections.map(run, [self.cm.cloud.hypervisor(name) for name in sorted(by_hv)])
         failures = [(hv, err) for hv, _ok, err in outcomes if err is not None]
-        gone = [r for p in todo if p.action == DELETE for r in self._records_of(p.server)]
-        gone += [r for p in todo if p.action == UPDATE for r in p.removed_records]
-        # A server whose creation failed, or was never reached after a failure, has no use for its ports.
-        gone += [r for p in todo if p.action == CREATE and p.name not in created for r in p.port_records]
+        finished = {name for name, status in self.status.items() if status == 'done'}
+        # The ports of deleted servers and removed interfaces go once that is done; a server
+        # whose creation failed, or was never reached after a failure, has no use for its ports.
+        gone = [r for p in todo if p.action == DELETE and p.name in finished for r in self._records_of(p.server)]
+        gone += [r for p in todo if p.action == UPDATE and p.name in finished for r in p.removed_records]
+        unused = [r for p in todo if p.action == CREATE and p.name not in finished for r in p.port_records]
         error = failed_on('the servers', failures) if failures else None
         try:
-            self.write_ports([], gone)
+            self.write_ports([], gone + unused)
         except KvmcloudError as err:
             if error is None:
                 raise
             # The creation's error is the one to report; the ports left over are named with it.
-            raise KvmcloudError('%s; then releasing their ports failed too: %s' % (error.msg, err.msg),
-                                **error.details)
+            error = KvmcloudError('%s; then releasing their ports failed too: %s' % (error.msg, err.msg),
+                                  **error.details)
+            raise self._failed(error, todo, released=False)
         if error is not None:
-            raise error
+            raise self._failed(error, todo, released=True)
+
+    def _mark(self, name, status):
+        with self._lock:
+            self.status[name] = status
+
+    def _release(self, records):
+        """Remove ``records`` again after a failed write; whether that worked."""
+        try:
+            self.write_ports([], records)
+        except KvmcloudError:
+            return False
+        return True
+
+    def _failed(self, error, todo, released):
+        """``error`` with ``changed`` and ``left``: what the failed run did and did not undo."""
+        left = []
+        changed = self.done
+        for planned in todo:
+            status = self.status.get(planned.name)
+            if status == 'done':
+                changed = True
+            elif status == 'started' and planned.action == CREATE:
+                left += apply.leftovers(self.cm.connections, planned)
+            elif status == 'started':
+                left.append('server %s: its %s stopped part-way' % (planned.name, planned.action))
+        if not released:
+            left.append('port records of %s' % ', '.join(sorted(p.name for p in todo if p.action == CREATE)))
+        error.details.update(changed=changed or bool(left), left=left)
+        return error
 
     def _create_parallel(self, hvname, new, create):
         """``create(handle, planned)`` for each new server, a few at a time, each thread with a
@@ -136,24 +186,8 @@ class Fleet:
                 out.append(record)
         return out
 
-    def write_ports(self, add, remove):
-        """Add and remove port records, batched per network, on every hypervisor of each network
-        concurrently (one thread per hypervisor)."""
-        if not add and not remove:
-            return
-        networks = sorted({r['network'] for r in add + remove})
-        targets = sorted({hv for net in networks for hv in self.found.networks[net].hypervisors})
-
-        def write(h):
-            for net in networks:
-                if h.name in self.found.networks[net].hypervisors:
-                    write_ports(h, net, [r for r in add if r['network'] == net],
-                                [r['name'] for r in remove if r['network'] == net])
-
-        failures = [(hv, err) for hv, _ok, err in self.cm.connections.map(
-            write, [self.cm.cloud.hypervisor(name) for name in targets]) if err is not None]
-        if failures:
-            raise failed_on('writing the ports', failures)
+    def write_ports(self, add, remove, repairs=None):
+        write_port_records(self.cm, self.found.networks, add, remove, repairs)
 
     def wait(self):
         """Servers this run created or started run, and each of their ports has its address
@@ -191,6 +225,37 @@ class Fleet:
         return out
 
 
+def write_port_records(cm, views, add, remove, repairs=None):
+    """Add and remove port records, batched per network, on every hypervisor of each network
+    (``views``: the survey's network views) concurrently, one thread per hypervisor;
+    ``repairs`` (``{hypervisor: [record]}``) adds records on those hypervisors only."""
+    repairs = repairs or {}
+    if not add and not remove and not repairs:
+        return
+    networks = sorted({r['network'] for r in add + remove})
+    targets = sorted({hv for net in networks for hv in views[net].hypervisors} | set(repairs))
+
+    def write(h):
+        mine = repairs.get(h.name, [])
+        for net in sorted(set(networks) | {r['network'] for r in mine}):
+            adding = [r for r in mine if r['network'] == net]
+            if h.name in views[net].hypervisors:
+                adding += [r for r in add if r['network'] == net]
+                write_ports(h, net, adding, [r['name'] for r in remove if r['network'] == net])
+
+    failures = [(hv, err) for hv, _ok, err in cm.connections.map(
+        write, [cm.cloud.hypervisor(name) for name in targets]) if err is not None]
+    if failures:
+        raise failed_on('writing the ports', failures)
+
+
+def needs_catalogs(spec, server):
+    """Whether planning ``spec`` may need an image or security group that is not there yet: a new
+    server, another image or other networks (a no-op reads no catalog)."""
+    return server is None or spec['image'] != server.get('image') or (
+        [n['network'] for n in spec['networks']] != [p['network'] for p in server.get('ports') or []])
+
+
 def run_servers(cm, param_list, absent=(), exclusive_project=None):
     """Reconcile ``param_list`` (the options of one server each) and remove ``absent``."""
     params = cm.params
@@ -200,8 +265,13 @@ def run_servers(cm, param_list, absent=(), exclusive_project=None):
     add_networks(cm, found, involved_networks(specs, found.servers, gone))
     if any(s['boot_from_volume'] and s['name'] not in found.servers for s in specs):
         add_volume_usage(cm, found)
+    if any(needs_catalogs(s, found.servers.get(s['name'])) for s in specs):
+        add_catalogs(cm, found)
     fleet_plan = plan_fleet(cm.cloud, specs, found, absent=absent, exclusive_project=exclusive_project,
-                            rebuild=bool(params.get('rebuild')), new_uuid=None if cm.check_mode else random_uuid)
+                            rebuild=bool(params.get('rebuild')), new_uuid=None if cm.check_mode else random_uuid,
+                            allow_unreachable=cm.allow_unreachable)
+    for warning in fleet_plan.warnings:
+        cm.warn(warning)
     fleet = Fleet(cm, found, fleet_plan, delete_volumes=bool(params.get('delete_volumes')),
                   watch_consoles=bool(params.get('wait_for_ready')) and cm.wait)
     if not cm.check_mode:
@@ -210,8 +280,9 @@ def run_servers(cm, param_list, absent=(), exclusive_project=None):
             if cm.wait:
                 fleet.wait()
         except KvmcloudError as err:
-            # What was done is reported: the run changed something.
-            err.details['changed'] = fleet_plan.changed
+            # What was done is reported: Fleet.apply set changed and left; a failed wait comes
+            # after every change.
+            err.details.setdefault('changed', fleet_plan.changed)
             raise
         finally:
             fleet.close()

@@ -26,9 +26,12 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.spec import
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.survey import placement_hosts
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import quotas
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import ValidationError
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.fanout import allocation_check
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.reconcile import (
-    CONFIG, CREATE, DELETE, LIVE, REBUILD, UPDATE, Plan, compare, diff_of, refuse_rebuild)
+    CONFIG, CREATE, DELETE, LIVE, REBUILD, UPDATE, Change, Plan, compare, diff_of, refuse_rebuild)
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.filters import missing_groups_error
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.ports import plan_record
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.rules import DEFAULT_GROUP
 
 GIB = 1024 ** 3
 
@@ -54,6 +57,7 @@ class ServerPlan(Plan):
     port_records: List[Dict[str, Any]] = field(default_factory=list)     # in interface order
     added_records: List[Dict[str, Any]] = field(default_factory=list)    # ports an existing server gets
     removed_records: List[Dict[str, Any]] = field(default_factory=list)  # and loses
+    repaired: Dict[str, List[Dict[str, Any]]] = field(default_factory=dict)  # hypervisor -> records it lacks
     seed: Optional[Dict[str, Any]] = None                                # the seed's files
 
     @property
@@ -100,6 +104,7 @@ class FleetPlan:
     """What the run does to every server involved, in the order asked (deletions last)."""
 
     servers: List[ServerPlan]
+    warnings: List[str] = field(default_factory=list)
 
     @property
     def changed(self):
@@ -221,6 +226,17 @@ class _Planner:
             records.append(record)
         return records, added, removed
 
+    def repairs(self, records, added):
+        """``{hypervisor: [record]}``: the kept port records of a server that hypervisors of their
+        networks lack."""
+        out = {}
+        for record in records:
+            if any(record is new for new in added):
+                continue
+            for hv in self.views[record['network']].missing_on(record):
+                out.setdefault(hv, []).append(record)
+        return out
+
     def existing(self, spec, server):
         records, added, removed = self.interfaces(spec, server)
         seed = seed_files(self.cloud, spec, server['uuid'], records, self.views)
@@ -229,9 +245,22 @@ class _Planner:
         if desired['disk'] is not None and current['disk'] is not None and desired['disk'] <= current['disk']:
             desired['disk'] = current['disk']    # never shrink: a smaller flavor disk keeps the disk
         changes = compare(current, desired, set_fields=SET_FIELDS, modes=MODES)
+        repaired = self.repairs(records, added)
+        if repaired:
+            # Records a failed or partial run left out on some hypervisors of their networks are
+            # written back there, so that no address is handed out twice.
+            before, after = {}, {}
+            for record in records:
+                lacking = {hv for hv, held in repaired.items() if any(r is record for r in held)}
+                if lacking:
+                    everywhere = self.views[record['network']].hypervisors
+                    before[record['name']] = sorted(set(everywhere) - lacking)
+                    after[record['name']] = sorted(everywhere)
+            changes.append(Change('port_records', before, after, LIVE))
         planned = ServerPlan(UPDATE if changes else None, changes=changes, name=spec['name'], spec=spec,
                              server=server, hypervisor=server['hypervisor'], uuid=server['uuid'],
-                             port_records=records, added_records=added, removed_records=removed, seed=seed)
+                             port_records=records, added_records=added, removed_records=removed, seed=seed,
+                             repaired=repaired)
         rebuild = planned.fields(REBUILD)
         if server.get('boot_volume') and 'image' in rebuild:
             raise ValidationError("server '%s' boots from volume %s, which holds its image; it cannot be rebuilt "
@@ -274,10 +303,33 @@ class _Planner:
             planned.hypervisor = result.assignments[planned.name]
 
 
-def plan_fleet(cloud, specs, found, absent=(), exclusive_project=None, rebuild=False, new_uuid=None):
+def check_catalogs(found, views, plans):
+    """Every image a new or rebuilt server boots and every security group a new port names is
+    on the hypervisors it is needed on (when the survey read them, see survey.add_catalogs), so
+    that check mode refuses what the real run would fail on after writing ports."""
+    if found.images is None:
+        return
+    for planned in plans:
+        if planned.action == CREATE or 'image' in planned.fields():
+            if planned.spec['image'] not in found.images.get(planned.hypervisor, ()):
+                raise ValidationError("server '%s': image %s is not registered on hypervisor %s; register it "
+                                      "there first (kvmcloud.cloud.image)"
+                                      % (planned.name, planned.spec['image'], planned.hypervisor))
+        for record in planned.port_records if planned.action == CREATE else planned.added_records:
+            for hv in views[record['network']].hypervisors:
+                unknown = sorted(set(record['security_groups']) - found.groups.get(hv, frozenset()) - {DEFAULT_GROUP})
+                if unknown:
+                    error = missing_groups_error(hv, unknown)
+                    raise ValidationError("server '%s', port %s: %s" % (planned.name, record['name'], error.msg))
+
+
+def plan_fleet(cloud, specs, found, absent=(), exclusive_project=None, rebuild=False, new_uuid=None,
+               allow_unreachable=False):
     """The :class:`FleetPlan` for the servers ``specs`` (validated by :mod:`.spec`) and the
     deletions asked for, from the survey ``found``. ``new_uuid`` gives each new server its UUID
-    (None: no UUID yet, as in check mode). Nothing here reads or changes a hypervisor."""
+    (None: no UUID yet, as in check mode). New servers and new ports are refused while a
+    hypervisor of the cloud is unreachable, unless ``allow_unreachable`` (then the plan warns).
+    Nothing here reads or changes a hypervisor."""
     names = [spec['name'] for spec in specs]
     duplicates = sorted(set(n for n in names if names.count(n) > 1))
     if duplicates:
@@ -290,6 +342,10 @@ def plan_fleet(cloud, specs, found, absent=(), exclusive_project=None, rebuild=F
         plans.append(ServerPlan(DELETE, name=name, server=server, hypervisor=server['hypervisor'],
                                 uuid=server['uuid']))
     new = [p for p in plans if p.action == CREATE]
+    allocating = sorted(p.name for p in plans if p.action == CREATE or p.added_records)
+    warning = allocation_check('allocating the ports of server%s %s' % (
+        's' if len(allocating) > 1 else '', ', '.join(allocating)), found.unreachable,
+        allow_unreachable) if allocating else None
     if new:
         planner.check_quotas(new)
         planner.place(new)
@@ -300,12 +356,13 @@ def plan_fleet(cloud, specs, found, absent=(), exclusive_project=None, rebuild=F
         planned.port_records = records
         planned.uuid = new_uuid() if new_uuid else None
         planned.seed = seed_files(cloud, planned.spec, planned.uuid or '<new>', records, planner.views)
+    check_catalogs(found, planner.views, plans)
     for planned in plans:
         if planned.action == CREATE:
             planned.before, planned.after = {}, planned.summary()
         elif planned.action == DELETE:
             planned.before, planned.after = planned.summary(), {}
-    return FleetPlan(plans)
+    return FleetPlan(plans, warnings=[warning] if warning else [])
 
 
 def random_uuid():

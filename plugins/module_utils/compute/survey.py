@@ -24,6 +24,8 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.spec import
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.fanout import map_or_fail, map_reachable
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.hypervisor.record import virt_type
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.image.catalog import image_names
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.filters import group_names
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.view import gather_networks
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.pools import volumes_pool
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume.volumes import FORMATS, data_name, usage_on
@@ -51,6 +53,8 @@ class Survey:
     servers: Dict[str, Dict[str, Any]]       # every server, by name
     networks: Dict[str, Any] = field(default_factory=dict)   # network name -> NetworkView
     volumes: Optional[List[Dict[str, Any]]] = None            # [{project, size}], when read
+    images: Optional[Dict[str, frozenset]] = None             # hypervisor -> registered images, when read
+    groups: Optional[Dict[str, frozenset]] = None             # hypervisor -> security groups, when read
 
 
 def root_sizes(pool, servers):
@@ -108,6 +112,15 @@ def add_volume_usage(cm, found):
     if found.volumes is None:
         usage = map_or_fail(cm, usage_on, [cm.cloud.hypervisor(n) for n in sorted(found.hosts)], 'reading the volumes')
         found.volumes = [entry for name in sorted(usage) for entry in usage[name]]
+
+
+def add_catalogs(cm, found):
+    """Read which images and security groups every reachable hypervisor has into the survey
+    ``found``: what planning new servers and new ports checks before anything is written."""
+    if found.images is None:
+        hvs = [cm.cloud.hypervisor(n) for n in sorted(found.hosts)]
+        found.images = map_or_fail(cm, image_names, hvs, 'reading the image catalogs')
+        found.groups = map_or_fail(cm, group_names, hvs, 'reading the security groups')
 
 
 def placement_hosts(cloud, found, leave_out=None):

@@ -78,6 +78,12 @@ CLOUD_ARGUMENT_SPEC = dict(
 )
 
 # The options of the modules that wait (doc fragment kvmcloud.cloud.wait).
+# The option of the modules that hand out addresses or add to what quotas count (see
+# fanout.allocation_check); plugins/doc_fragments/allocation.py documents it.
+ALLOCATION_ARGUMENT_SPEC = dict(
+    allow_unreachable=dict(type='bool', default=False),
+)
+
 WAIT_ARGUMENT_SPEC = dict(
     wait=dict(type='bool', default=True),
     wait_timeout=dict(type='int', default=300),

@@ -7,7 +7,9 @@
   enabled one (:func:`selected`);
 - what an unreachable one means: a hypervisor that cannot be opened is reported, by name and
   reason, in ``unreachable_hypervisors``; any other failure on a reachable hypervisor is an
-  error (:func:`map_reachable`).
+  error (:func:`map_reachable`). Nothing new is allocated while one is unreachable (an address,
+  anything a quota counts): what it holds cannot be seen, so it could be handed out twice
+  (:func:`allocation_check`).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -66,6 +68,25 @@ def map_reachable(cm, func, hypervisors, what):
 def unreachable_list(unreachable):
     """``unreachable_hypervisors`` as every module returns it: ``'<name>: <reason>'``, sorted."""
     return ['%s: %s' % item for item in sorted(unreachable.items())]
+
+
+def allocation_check(what, unreachable, allowed):
+    """Refuse to allocate ``what`` (new addresses, what counts towards quotas) while the
+    hypervisors in ``unreachable`` (``{name: reason}``) cannot be read, unless ``allowed``
+    (the ``allow_unreachable`` option): then the warning to give, else None."""
+    if not unreachable:
+        return None
+    names = ', '.join(sorted(unreachable))
+    risk = ('what hypervisor%s %s hold%s cannot be seen, so an address could be handed out twice and '
+            'a quota passed unseen' % ('s' if len(unreachable) > 1 else '', names,
+                                       '' if len(unreachable) > 1 else 's'))
+    if not allowed:
+        raise KvmcloudError('%s needs every hypervisor of the cloud, but %s: %s; bring %s back, or set '
+                            'allow_unreachable: true to go ahead anyway'
+                            % (what, risk, '; '.join(unreachable_list(unreachable)),
+                               'them' if len(unreachable) > 1 else 'it'),
+                            unreachable_hypervisors=unreachable_list(unreachable), changed=False)
+    return '%s went ahead with allow_unreachable although %s' % (what, risk)
 
 
 def reconcile_on_hypervisors(cm, make_resource, result_key, precheck=False, hypervisors=None):

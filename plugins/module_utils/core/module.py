@@ -18,7 +18,7 @@ __metaclass__ = type
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.cloud import (
-    CLOUD_ARGUMENT_SPEC, WAIT_ARGUMENT_SPEC, CloudDefinition)
+    ALLOCATION_ARGUMENT_SPEC, CLOUD_ARGUMENT_SPEC, WAIT_ARGUMENT_SPEC, CloudDefinition)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.connection import Connections
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.virt import LIBVIRT_IMPORT_ERROR
@@ -27,15 +27,18 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.virt import LI
 class CloudModule:
     """Composition around :class:`AnsibleModule` for kvmcloud modules.
 
-    ``waits=True`` adds the ``wait`` and ``wait_timeout`` options. ``run(func)`` calls
+    ``waits=True`` adds the ``wait`` and ``wait_timeout`` options, ``allocates=True`` the
+    ``allow_unreachable`` option. ``run(func)`` calls
     ``func(self)``, which returns the result dict; a :class:`KvmcloudError` raised on the way
     becomes ``fail_json`` with its details, and the connections are closed either way.
     """
 
-    def __init__(self, argument_spec=None, waits=False, **kwargs):
+    def __init__(self, argument_spec=None, waits=False, allocates=False, **kwargs):
         spec = dict(CLOUD_ARGUMENT_SPEC)
         if waits:
             spec.update(WAIT_ARGUMENT_SPEC)
+        if allocates:
+            spec.update(ALLOCATION_ARGUMENT_SPEC)
         spec.update(argument_spec or {})
         self.module = AnsibleModule(argument_spec=spec, **kwargs)
         self.params = self.module.params
@@ -57,6 +60,14 @@ class CloudModule:
     def wait_timeout(self):
         """How long a wait may take, in seconds; 0 for modules without the option."""
         return self.params.get('wait_timeout', 0)
+
+    @property
+    def allow_unreachable(self):
+        """Whether to allocate while a hypervisor is unreachable (modules without the option never do)."""
+        return self.params.get('allow_unreachable', False)
+
+    def warn(self, message):
+        self.module.warn(message)
 
     def run(self, func):
         """Run ``func(self)`` and exit with its result, or fail with the error it raised."""

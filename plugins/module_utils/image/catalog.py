@@ -76,6 +76,12 @@ def catalog(h, pool=None):
     return entries
 
 
+def image_names(h):
+    """Names of the images registered on hypervisor ``h`` (from the catalog volumes' names only)."""
+    return frozenset(name[len(CATALOG_PREFIX):-len(CATALOG_SUFFIX)] for name in volume_names(h)
+                     if name.startswith(CATALOG_PREFIX) and name.endswith(CATALOG_SUFFIX))
+
+
 def volume_names(h, pool=None):
     """Names of all volumes in the images pool of hypervisor ``h``."""
     pool = pool or images_pool(h)

@@ -56,6 +56,19 @@ def read_groups(h):
     return groups
 
 
+def group_names(h):
+    """Names of the security groups defined on hypervisor ``h`` (from the filters' names only)."""
+    return frozenset(f.name()[len(GROUP_PREFIX):] for f in h.listAllNWFilters(0) if f.name().startswith(GROUP_PREFIX))
+
+
+def missing_groups_error(h_name, unknown):
+    """The error for security groups ``unknown`` that hypervisor ``h_name`` does not define."""
+    return ValidationError('unknown security group%s %s on hypervisor %s; define %s with the '
+                           'security_group module first'
+                           % ('s' if len(unknown) > 1 else '', ', '.join(unknown), h_name,
+                              'them' if len(unknown) > 1 else 'it'))
+
+
 def secured(record):
     """Whether a port has port security (anti-spoofing and its groups); records written before
     the option existed have it."""
@@ -113,10 +126,7 @@ def ensure_groups(h, names, check_mode=False):
     missing = sorted(set(names) - set(groups))
     unknown = [g for g in missing if g != DEFAULT_GROUP]
     if unknown:
-        raise ValidationError('unknown security group%s %s on hypervisor %s; define %s with the '
-                              'security_group module first'
-                              % ('s' if len(unknown) > 1 else '', ', '.join(unknown), h.name,
-                                 'them' if len(unknown) > 1 else 'it'))
+        raise missing_groups_error(h.name, unknown)
     if missing:
         groups[DEFAULT_GROUP] = list(DEFAULT_RULES)
         if not check_mode:

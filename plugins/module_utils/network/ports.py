@@ -17,7 +17,8 @@ __metaclass__ = type
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import names, quotas
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.clock import now
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import ValidationError
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.fanout import reconcile_on_hypervisors, selected
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.fanout import (
+    allocation_check, map_reachable, reconcile_on_hypervisors, selected)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.reconcile import DELETE, LIVE, Resource
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.undo import Undo
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.network import ipam
@@ -70,6 +71,9 @@ def plan_record(cloud, view, params, check_quota=True):
         raise ValidationError("port '%s' already exists on network '%s'; port names are unique in the cloud"
                               % (name, other))
     project = params.get('project') or (existing or {}).get('project')
+    if existing and existing.get('project') and project != existing['project']:
+        raise ValidationError("port '%s' belongs to project %s; it cannot move to project %s (delete it and "
+                              "create it again in %s)" % (name, existing['project'], project, project))
     if not project:
         raise ValidationError("port '%s': project is required to create a port" % name)
     project_def = cloud.project(project)
@@ -258,7 +262,15 @@ def run_port(cm):
         # No network anywhere, so no port either: absent already.
         return {'changed': False, 'diff': {'before': {}, 'after': {}}, 'port': None, 'unreachable_hypervisors': []}
     if params['state'] == 'present':
+        existing = view.records.get(name)
         record = plan_record(cm.cloud, view, params)
+        if existing is None or existing['ip'] != record['ip']:
+            # A new address, and for a new port one more towards the quota: every hypervisor of
+            # the cloud must be readable.
+            _reached, unreachable = map_reachable(cm, lambda h: None, cm.cloud.hypervisors, 'connecting')
+            warning = allocation_check("allocating port '%s'" % name, unreachable, cm.allow_unreachable)
+            if warning:
+                cm.warn(warning)
     else:
         record = view.records.get(name)
     on = [hv for hv in hypervisors if hv.name in view.hypervisors]

@@ -26,6 +26,7 @@ class NetworkView:
         self.hypervisors = []      # names of the hypervisors the network is on
         self.facts = None          # parsed network of the first of them
         self.records = {}          # port name -> record (first hypervisor that has it wins)
+        self.held = {}             # hypervisor -> {port name: record} of the records reserved there
         self.used = {}             # address -> (owner, MAC), over all hypervisors
         self.macs = set()          # MACs in use on the network, over all hypervisors
         self.other_ports = {}      # port name -> network, for ports of other networks
@@ -44,6 +45,16 @@ class NetworkView:
         address or MAC."""
         self.records[record['name']] = record
         self.macs.add(record['mac'])
+
+    def missing_on(self, record):
+        """The hypervisors of the network that lack ``record`` or its reservation (a run that
+        failed half-way, or a hypervisor that was down when the port was written)."""
+        def holds(hypervisor):
+            if hypervisor not in self.held:
+                return True     # not read from that hypervisor: nothing known to repair
+            held = self.held[hypervisor].get(record['name'])
+            return held is not None and (held['mac'], held['ip']) == (record['mac'], record['ip'])
+        return [hv for hv in self.hypervisors if not holds(hv)]
 
 
 class NetworkNotFound(ValidationError):
@@ -70,6 +81,9 @@ def _fill(view, facts, records, hosts, leases, hypervisor):
     view.hypervisors.append(hypervisor)
     if view.facts is None:
         view.facts = facts
+    reserved = {(host['mac'], host['ip']) for host in hosts}
+    view.held[hypervisor] = {name: record for name, record in records.items()
+                             if (record.get('mac'), record.get('ip')) in reserved}
     for name, record in records.items():
         view.records.setdefault(name, record)
     for host in hosts:

@@ -10,7 +10,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.plan import
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.spec import spec_from_params
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.survey import Host, Survey
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.cloud import CloudDefinition
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import ValidationError
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError, ValidationError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.reconcile import (
     CONFIG, CREATE, DELETE, LIVE, REBUILD, UPDATE, compare)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.view import NetworkView
@@ -192,3 +192,73 @@ def test_planning_leaves_the_survey_as_it_was_read():
     found = survey_of()
     plan_fleet(CLOUD, specs({}, {'name': 'web2'}), found)
     assert found.networks['private'].records == {} and found.networks['private'].macs == set()
+
+
+# -- what the reliability rules add to the plan -------------------------------------------------
+
+def held_on(net, record, *hypervisors):
+    """Mark ``record`` as reserved on ``hypervisors`` of ``net`` (what the survey reads); the
+    network's other hypervisors were read and lack it."""
+    for hv in net.hypervisors:
+        net.held.setdefault(hv, {})
+        if hv in hypervisors:
+            net.held[hv][record['name']] = record
+
+
+def test_a_port_record_missing_on_a_hypervisor_of_its_network_is_written_back_there():
+    server, record = existing()
+    found = survey_of([server], [record])
+    held_on(found.networks['private'], record, 'hv1')
+    the_plan = plan_fleet(CLOUD, specs({}), found)
+    planned = the_plan.servers[0]
+    assert planned.action == UPDATE and planned.fields() == ['port_records']
+    assert planned.repaired == {'hv2': [record]}
+    assert the_plan.diff() == {'before': {'web1': {'port_records': {'web1-eth0': ['hv1']}}},
+                               'after': {'web1': {'port_records': {'web1-eth0': ['hv1', 'hv2']}}}}
+    # Held everywhere: nothing to do.
+    held_on(found.networks['private'], record, 'hv1', 'hv2')
+    assert not plan_fleet(CLOUD, specs({}), found).changed
+
+
+def test_a_record_held_with_another_address_counts_as_missing():
+    server, record = existing()
+    found = survey_of([server], [record])
+    held_on(found.networks['private'], record, 'hv1', 'hv2')
+    found.networks['private'].held['hv2'] = {record['name']: dict(record, ip='10.0.0.19')}
+    assert plan_fleet(CLOUD, specs({}), found).servers[0].repaired == {'hv2': [record]}
+
+
+def test_new_servers_are_refused_while_a_hypervisor_is_unreachable_unless_allowed():
+    server, record = existing()
+    found = survey_of([server], [record], hv1=host([server]))
+    found.unreachable = {'hv2': 'connection refused'}
+    with pytest.raises(KvmcloudError, match=r"allocating the ports of server web2 needs every hypervisor of the "
+                                            r"cloud, but what hypervisor hv2 holds cannot be seen.*hv2: connection "
+                                            r"refused; bring it back, or set allow_unreachable: true") as err:
+        plan_fleet(CLOUD, specs({}, {'name': 'web2'}), found)
+    assert err.value.details['unreachable_hypervisors'] == ['hv2: connection refused']
+    allowed = plan_fleet(CLOUD, specs({}, {'name': 'web2'}), found, allow_unreachable=True)
+    assert allowed.of(CREATE)[0].hypervisor == 'hv1'
+    assert len(allowed.warnings) == 1 and 'allow_unreachable' in allowed.warnings[0]
+    # Nothing new to allocate: an unreachable hypervisor does not stop a no-op.
+    assert not plan_fleet(CLOUD, specs({}), found).changed
+
+
+def catalogs(found, images=('tiny',), groups=('default',)):
+    found.images = {hv: frozenset(images) for hv in found.hosts}
+    found.groups = {hv: frozenset(groups) for hv in found.hosts}
+    return found
+
+
+def test_an_unknown_image_or_security_group_is_refused_by_the_plan():
+    with pytest.raises(ValidationError, match=r"server 'web1': image nope is not registered on hypervisor hv\d"):
+        plan_fleet(CLOUD, specs({'image': 'nope'}), catalogs(survey_of()))
+    with pytest.raises(ValidationError, match=r"server 'web1', port web1-eth0: unknown security group web on "
+                                              r"hypervisor hv1; define it"):
+        plan_fleet(CLOUD, specs({'networks': [{'network': 'private', 'security_groups': ['web']}]}),
+                   catalogs(survey_of()))
+    # default is made when missing; a known group passes.
+    assert plan_fleet(CLOUD, specs({'networks': [{'network': 'private', 'security_groups': ['web']}]}),
+                      catalogs(survey_of(), groups=('web',))).changed
+    # Not read (a no-op needs no catalog): not checked.
+    assert plan_fleet(CLOUD, specs({'image': 'nope'}), survey_of()).changed

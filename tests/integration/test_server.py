@@ -243,8 +243,13 @@ def test_placement_spreads_and_honours_groups_disabled_and_unreachable(hvs, net)
 
     ghost = cloud(hvs, extra_hypervisors=[
         {'name': 'ghost', 'uri': 'qemu+unix:///system?socket=/nonexistent/libvirt-sock'}])
-    skipped = run_module('server_fleet', fleet(['u1'], cloud=ghost))
+    # A new server gets an address and counts towards quotas: refused while ghost cannot be
+    # read, unless allowed.
+    refused = run_module('server_fleet', fleet(['u1'], cloud=ghost))
+    assert refused['failed'] and 'hypervisor ghost' in refused['msg'] and not refused['changed'], refused
+    skipped = run_module('server_fleet', dict(fleet(['u1'], cloud=ghost), allow_unreachable=True))
     assert not skipped['failed'], skipped
+    assert any('allow_unreachable' in warning for warning in skipped['warnings'])
     assert skipped['servers'][0]['hypervisor'] != 'ghost'
     assert any(re.match(r'^ghost: ', line) for line in skipped['unreachable_hypervisors'])
     run_module('server_fleet', dict(fleet([]), exclusive=True))

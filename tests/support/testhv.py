@@ -185,6 +185,42 @@ def namespace_command(hypervisor: dict) -> list[str]:
     return _nsenter(holder)
 
 
+_RESTARTED: list[subprocess.Popen] = []
+
+
+def kill_libvirtd(hypervisor: dict) -> None:
+    """Kill a started instance's libvirtd with SIGKILL, as a crash would, and wait until it is
+    gone (its guests keep running, as they do when a host's libvirtd dies)."""
+    record = _instance_state(hypervisor)["pids"]["libvirtd"]
+    _signal(record, signal.SIGKILL)
+    if not _wait_gone(record, STOP_TIMEOUT):
+        raise TestHypervisorError(f"{hypervisor['name']}: libvirtd survived SIGKILL")
+
+
+def restart_libvirtd(hypervisor: dict, timeout: float = START_TIMEOUT) -> None:
+    """Start libvirtd again in the instance's namespaces (after :func:`kill_libvirtd`), record
+    its pid for teardown, and wait until it answers."""
+    base_dir = Path(hypervisor["dir"]).parent
+    state = _read_state(base_dir)
+    instance = next(i for i in state["instances"] if i["name"] == hypervisor["name"])
+    if _is_running(instance["pids"]["libvirtd"]):
+        raise TestHypervisorError(f"{hypervisor['name']}: libvirtd is still running")
+    log = Path(instance["dir"]) / "var/log/libvirt/libvirtd.log"
+    with log.open("ab") as out:
+        daemon = subprocess.Popen(_nsenter(instance["pids"]["unshare"]["pid"], "libvirtd"), stdin=subprocess.DEVNULL,
+                                  stdout=out, stderr=subprocess.STDOUT, cwd="/", env=_daemon_env(),
+                                  start_new_session=True)
+    _RESTARTED.append(daemon)  # kept, so that it is not reported as a leaked child; teardown stops it by pid
+    instance["pids"]["libvirtd"] = _process_record(daemon.pid)
+    _write_state(base_dir, state)
+    _wait_until_ready(instance, time.monotonic() + timeout, timeout)
+
+
+def _instance_state(hypervisor: dict) -> dict:
+    state = _read_state(Path(hypervisor["dir"]).parent)
+    return next(i for i in state["instances"] if i["name"] == hypervisor["name"])
+
+
 def teardown(base_dir) -> None:
     """Stop every instance recorded in ``base_dir/state.json`` and remove ``base_dir``.
 

@@ -81,7 +81,7 @@ attachment:
       description: Disk name in the server; null when detached.
       type: str
     hypervisor:
-      description: Hypervisor of the server.
+      description: Hypervisor of the server; null when the server does not exist (O(state=absent)).
       type: str
     live:
       description: Whether the running server has the disk; null when the server is not running.

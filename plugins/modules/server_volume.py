@@ -18,6 +18,9 @@ description:
   - The guest sees the disk with a stable serial (the volume name, shortened past 20
     characters), for example as C(/dev/disk/by-id/virtio-data1).
   - A live detach waits until the guest has released the disk, up to O(wait_timeout).
+  - A volume is attached to one server at a time; attaching one that another server has is
+    refused, naming that server.
+  - Detaching from a server that no longer exists changes nothing.
 author:
   - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
@@ -29,6 +32,7 @@ options:
   device:
     description:
       - Disk name in the server, for example V(vdb); the first free one by default.
+      - A virtio disk name, C(vd[a-z]+); one that another disk of the server has is refused.
     type: str
   hypervisor:
     description:
@@ -77,7 +81,7 @@ attachment:
       description: Disk name in the server; null when detached.
       type: str
     hypervisor:
-      description: Hypervisor of the server.
+      description: Hypervisor of the server; null when the server does not exist (O(state=absent)).
       type: str
     live:
       description: Whether the running server has the disk; null when the server is not running.

@@ -18,7 +18,11 @@ description:
   - A change of mode, owner or group is applied by redefining and rebuilding the pool. A
     change of path or type needs O(recreate=true).
   - O(state=absent) stops and undefines the pool; its directory and the volumes in it are
-    kept.
+    kept. It is refused, in check mode too, while a server's disk (or a volume of another
+    pool backed by one) is in the pool, and while the pool holds volumes of the cloud (data
+    volumes and their records, images and their catalog entries, the hypervisor record,
+    servers' disks) unless O(delete_volumes=true).
+  - O(path) must be absolute; O(owner) and O(group) must not be negative.
 author:
   - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
@@ -35,6 +39,13 @@ options:
     description: Whether the pool starts with libvirt.
     type: bool
     default: true
+  delete_volumes:
+    description:
+      - With O(state=absent), delete every volume in the pool and then its directory, instead
+        of keeping them. The volumes' data is lost.
+      - Still refused while a server uses a volume in the pool.
+    type: bool
+    default: false
   group:
     description: Numeric group id of the pool's directory.
     type: int
@@ -53,12 +64,13 @@ options:
     type: int
   path:
     description:
-      - Directory of the pool on the hypervisor. Required to create the pool.
+      - Directory of the pool on the hypervisor, an absolute path. Required to create the pool.
     type: path
   recreate:
     description:
       - Allow a change of O(path) or O(type) by undefining the pool and defining it again.
-        Volumes stay in the old directory.
+        Volumes stay in the old directory, so this is refused while the pool holds volumes a
+        server uses or volumes of the cloud.
     type: bool
     default: false
   state:
@@ -87,6 +99,13 @@ EXAMPLES = r'''
     name: scratch
     hypervisors: [hv2]
     state: absent
+
+- name: Delete a scratch pool together with every volume in it
+  kvmcloud.cloud.storage_pool:
+    cloud: "{{ kvmcloud_cloud }}"
+    name: scratch
+    state: absent
+    delete_volumes: true
 '''
 
 RETURN = r'''
@@ -151,6 +170,7 @@ def main():
             autostart=dict(type='bool', default=True),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
             recreate=dict(type='bool', default=False),
+            delete_volumes=dict(type='bool', default=False),
             hypervisors=dict(type='list', elements='str'),
         ),
         supports_check_mode=True,

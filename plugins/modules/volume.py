@@ -19,6 +19,13 @@ description:
     volume never shrinks.
   - Records the owning project beside the volume, through libvirt, so
     M(kvmcloud.cloud.volume_info) can filter by project from any controller.
+  - Before a volume is created or grown, in check mode too, the O(project)'s C(volumes) and
+    C(gigabytes) quotas are checked, counted over every hypervisor of the cloud (a request that
+    needs the count is refused while a hypervisor is unreachable), and so is the pool's
+    capacity times the hypervisor's C(disk_allocation_ratio). As in Cinder, C(gigabytes)
+    counts data volumes, boot volumes included, not servers' own root disks.
+  - A volume stays in its project; another O(project) is refused. A volume of no project may
+    be given to one, within its quotas.
   - O(state=absent) refuses while the volume is attached to a server.
 author:
   - kvmcloud developers (@kvmcloud)
@@ -55,12 +62,13 @@ options:
     required: true
   project:
     description:
-      - Project owning the volume.
+      - Project owning the volume. Its quotas apply to the volume; it cannot change once set.
     type: str
   size:
     description:
       - Size as a number of GiB, or a string with a unit such as V(512M), V(10G) or V(1TiB).
-      - Required for an empty volume; with O(image), at least the image's size.
+      - Required for an empty volume; with O(image), at least the image's virtual size (a
+        smaller one is refused), which is the size when left out.
       - A larger size grows the volume; a smaller one fails.
     type: raw
   state:

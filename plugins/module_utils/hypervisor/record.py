@@ -14,9 +14,10 @@ __metaclass__ = type
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import xmlutil
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.pools import images_pool
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.recorded import HYPERVISOR_RECORD
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.streams import read_json, write_json
 
-RECORD_VOLUME = 'kvmcloud-hypervisor.json'
+RECORD_VOLUME = HYPERVISOR_RECORD
 # A record larger than this is not ours.
 RECORD_MAX_BYTES = 64 * 1024
 VIRT_TYPES = ('kvm', 'qemu')

@@ -23,10 +23,9 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import names
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.image.files import DISK_FORMATS
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.pools import images_pool
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.recorded import CATALOG_PREFIX, CATALOG_SUFFIX
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.streams import read_json, write_json
 
-CATALOG_PREFIX = 'image-'
-CATALOG_SUFFIX = '.json'
 # A catalog entry larger than this is not ours.
 CATALOG_MAX_BYTES = 1024 * 1024
 BASE_PATTERN = re.compile(r'^sha256-[0-9a-f]{64}\.(%s)$' % '|'.join(DISK_FORMATS))

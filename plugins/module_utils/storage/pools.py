@@ -12,10 +12,13 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import xmlutil
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError, ValidationError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.fanout import reconcile_on_hypervisors
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.objects import stop_and_undefine
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.reconcile import LIVE, REBUILD, Resource
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.reconcile import DELETE, LIVE, REBUILD, Resource
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.undo import Undo
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.usage import kept_volumes, pool_users
 
 POOL_TYPES = ('dir',)
+# How many volumes a refusal names before it only counts the rest.
+NAMED_IN_MESSAGES = 10
 
 
 def active_pool(h, pool_name, purpose):
@@ -91,6 +94,23 @@ def _int_or_none(value):
     return int(value) if value not in (None, '', '-1') else None
 
 
+def _listed(items):
+    shown = ', '.join(items[:NAMED_IN_MESSAGES])
+    return shown + (' and %d more' % (len(items) - NAMED_IN_MESSAGES) if len(items) > NAMED_IN_MESSAGES else '')
+
+
+def validate_params(params):
+    """Refuse a relative path and negative ids before anything is read or written."""
+    path = params.get('path')
+    if path is not None and not str(path).startswith('/'):
+        raise ValidationError('storage pool %s: path must be absolute, got %r; give the full path of the directory '
+                              'on the hypervisor, such as /var/lib/kvmcloud/%s' % (params['name'], path, params['name']))
+    for key, what in (('owner', 'user'), ('group', 'group')):
+        if params.get(key) is not None and params[key] < 0:
+            raise ValidationError('storage pool %s: %s must be a numeric %s id, 0 or more, got %s; leave it out to '
+                                  'keep what the directory has' % (params['name'], key, what, params[key]))
+
+
 class StoragePool(Resource):
     """One pool on one hypervisor."""
 
@@ -104,6 +124,38 @@ class StoragePool(Resource):
 
     def allows_rebuild(self):
         return bool(self.params.get('recreate'))
+
+    def check(self, the_plan):
+        if the_plan.action == DELETE:
+            self._check_delete(self.find(), self.params.get('delete_volumes'))
+        elif the_plan.needs_rebuild and self.allows_rebuild():
+            # Recreated elsewhere, the pool would no longer list the volumes it holds now.
+            self._check_delete(self.find(), False, verb='recreated')
+
+    def _check_delete(self, raw, delete_volumes, verb='deleted'):
+        """Refuse to delete a pool whose volumes a server uses, or, without ``delete_volumes``, one
+        that holds what the collection keeps (volumes and their records, images, the hypervisor
+        record); check mode refuses alike."""
+        where = 'storage pool %s on hypervisor %s' % (self.name, self.h.name)
+        deleting = verb == 'deleted'
+        users = pool_users(self.h, raw)
+        if users:
+            raise ValidationError('%s is in use, so it is not %s (check mode too): %s; detach or delete those first '
+                                  '(kvmcloud.cloud.server_volume, kvmcloud.cloud.server)%s'
+                                  % (where, verb, _listed(users), ', even with delete_volumes' if deleting else ''),
+                                  in_use=users)
+        ours = self.name in (self.h.hv.images_pool, self.h.hv.volumes_pool)
+        if not raw.isActive():
+            if ours or delete_volumes:
+                raise ValidationError('%s is inactive, so the volumes in it cannot be checked and it is not %s '
+                                      '(check mode too); start it (active: true) and run again' % (where, verb))
+            return
+        kept = kept_volumes(raw)
+        if kept and not delete_volumes:
+            raise ValidationError('%s holds volumes of the cloud, so it is not %s (check mode too): %s; delete them '
+                                  'first (kvmcloud.cloud.volume, kvmcloud.cloud.image state: absent)%s'
+                                  % (where, verb, _listed(kept), ', or set delete_volumes: true to delete the pool '
+                                     'with every volume in it' if deleting else ''), kept=kept)
 
     def find(self):
         return self.h.pool(self.name)
@@ -122,6 +174,7 @@ class StoragePool(Resource):
 
     def desired(self):
         p = self.params
+        validate_params(p)
         return {
             'type': p['type'],
             'path': p['path'],
@@ -161,14 +214,20 @@ class StoragePool(Resource):
             self._build_and_start(pool, desired['active'] is not False, bool(desired['autostart']))
 
     def delete(self, raw):
-        # The directory and the volumes in it are kept: deleting data is never a side effect.
+        # Without delete_volumes the directory and the volumes in it are kept: deleting data is
+        # never a side effect. With it, every volume goes, then the (empty) directory.
+        if self.params.get('delete_volumes') and raw.isActive():
+            for vol in raw.listAllVolumes(0):
+                vol.discard('delete', 0)
+            raw.destroy()
+            raw.delete(0)
         stop_and_undefine(raw)
 
     def update(self, raw, the_plan):
         current = self.normalise(raw)
         wanted = dict(current, **{change.field: change.after for change in the_plan.changes})
         if the_plan.needs_rebuild:
-            self.delete(raw)
+            stop_and_undefine(raw)  # never delete_volumes' deletion: the volumes stay where they are
             self.create(wanted)
             return
         fields = set(the_plan.fields())
@@ -188,5 +247,7 @@ class StoragePool(Resource):
 
 
 def run_storage_pool(cm):
-    """The ``storage_pool`` module: reconcile the pool on each selected hypervisor."""
-    return reconcile_on_hypervisors(cm, lambda h: StoragePool(h, cm.params), result_key='pools')
+    """The ``storage_pool`` module: reconcile the pool on each selected hypervisor; a refusal on
+    any of them comes before a change on any."""
+    validate_params(cm.params)
+    return reconcile_on_hypervisors(cm, lambda h: StoragePool(h, cm.params), result_key='pools', precheck=True)

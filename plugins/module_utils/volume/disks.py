@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
+import re
 import string
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import xmlutil
@@ -23,6 +24,17 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.usage impor
 SERIAL_MAX = 20
 # Devices the collection gives data volumes: vdb, vdc ... (vda is a server's root disk).
 DATA_DEVICES = tuple('vd' + letter for letter in string.ascii_lowercase[1:])
+# The names of disks on the virtio bus, the only bus the collection attaches volumes on.
+DEVICE_PATTERN = re.compile(r'^vd[a-z]+$')
+
+
+def validate_device(device):
+    """Refuse a ``device`` that is not a virtio disk name (None is fine: the first free one)."""
+    if device is not None and not DEVICE_PATTERN.match(device):
+        raise ValidationError('device %r is not a virtio disk name: volumes are attached on the virtio bus, as '
+                              'vd[a-z]+ (vdb, vdc ...); use such a name, or leave device out for the first free one'
+                              % (device,))
+    return device
 
 
 def serial_for(volume_name):
@@ -51,6 +63,24 @@ def disk_element(desc, path):
         if disk_refers_to(disk, path):
             return disk
     return None
+
+
+def disk_with_target(desc, device):
+    """The ``<disk>`` of a domain description that the guest sees as ``device``, or None."""
+    for disk in desc.findall('devices/disk'):
+        if xmlutil.attr(disk, 'target', 'dev') == device:
+            return disk
+    return None
+
+
+def disk_source(disk):
+    """What a ``<disk>`` element reads: its file or device path, or ``pool/volume``."""
+    source = disk.find('source')
+    if source is None:
+        return 'no source'
+    if source.get('pool'):
+        return '%s/%s' % (source.get('pool'), source.get('volume'))
+    return source.get('file') or source.get('dev') or 'no source'
 
 
 def disk_node(path, fmt, device, serial):
@@ -96,7 +126,10 @@ def unplug(dom, volume, path, flags, timeout):
     dom.about(volume).detachDeviceFlags(xmlutil.tostring(disk), flags)
     if flags & VIR_DOMAIN_AFFECT_LIVE:
         def released():
-            gone = disk_element(xmlutil.parse(dom.XMLDesc(0)), path) is None
+            xml = dom.lookup('XMLDesc', 0, what=dom.label)
+            if xml is None:
+                return True, 'the server is gone'  # deleted meanwhile: the caller finds out
+            gone = disk_element(xmlutil.parse(xml), path) is None
             return gone, 'released' if gone else 'still attached to the running server'
         wait_for(Predicate('%s to release volume %s' % (dom.name(), volume), released), timeout)
     return True

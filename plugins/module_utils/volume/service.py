@@ -14,18 +14,26 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import quotas
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.clock import now
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.constants import VIR_DOMAIN_BLOCK_RESIZE_BYTES
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError, ValidationError
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import (
+    KvmcloudError, LibvirtCallError, ValidationError)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.fanout import map_reachable, unreachable_list
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.reconcile import CREATE, DELETE, LIVE, Resource, reconcile
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.undo import Undo
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.undo import Undo, best_effort
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.image.catalog import base_volume, find_image
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.overlays import create_overlay, volume_spec
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.pools import volumes_pool
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.streams import write_json
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume import limits
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume.volumes import (
-    FORMATS, attachments, data_name, delete_found, find_on, list_on, locate, parse_size, record_name, validate_name)
+    FORMATS, GIB, attachments, data_name, delete_found, find_on, list_on, locate, parse_size, record_name,
+    validate_name)
+
+
+# How the hypervisor's C library says ENOSPC, in libvirt's messages.
+NO_SPACE = 'No space left on device'
 
 
 def write_record(h, pool, name, values, created_at):
@@ -53,19 +61,37 @@ def create_volume(h, name, values):
     base = _base(h, values['image']) if values.get('image') else None
     fmt = values.get('format') or 'qcow2'
     size = values.get('size') or 0
-    if base is not None and values.get('clone') != 'full':
-        if fmt != 'qcow2':
-            raise ValidationError('a volume backed by an image must be qcow2; set clone: full for %s' % fmt)
-        vol = create_overlay(pool, data_name(name, fmt), base, size)
-    elif base is not None:
-        vol = pool.about(name).createXMLFrom(volume_spec(data_name(name, fmt), max(size, base.info()[1]), fmt), base, 0)
-    else:
-        vol = pool.about(name).createXML(volume_spec(data_name(name, fmt), size, fmt), 0)
-    # Nothing half-created: the data volume goes when its record cannot be written.
-    with Undo('volume %s' % name) as undo:
-        undo.add('delete the volume', vol.delete, 0)
-        write_record(h, pool, name, values, created_at=now())
+    if base is not None and values.get('clone') != 'full' and fmt != 'qcow2':
+        raise ValidationError('a volume backed by an image must be qcow2; set clone: full for %s' % fmt)
+    try:
+        if base is not None and values.get('clone') != 'full':
+            vol = create_overlay(pool, data_name(name, fmt), base, size)
+        elif base is not None:
+            vol = pool.about(name).createXMLFrom(volume_spec(data_name(name, fmt), max(size, base.info()[1]), fmt),
+                                                 base, 0)
+        else:
+            vol = pool.about(name).createXML(volume_spec(data_name(name, fmt), size, fmt), 0)
+        # Nothing half-created: the data volume goes when its record cannot be written.
+        with Undo('volume %s' % name) as undo:
+            undo.add('delete the volume', vol.delete, 0)
+            write_record(h, pool, name, values, created_at=now())
+    except LibvirtCallError as err:
+        raise _when_full(err, h, pool)
     return find_on(h, name)
+
+
+def _when_full(err, h, pool):
+    """``err``, saying so when the pool's file system is full (the pool's own figures are of its
+    last refresh, so it is refreshed first)."""
+    if NO_SPACE not in (err.message or ''):
+        return err
+    best_effort(pool.refresh, 0)
+    available = best_effort(lambda: pool.info()[3])
+    err.msg = ('%s; the pool %s on hypervisor %s is full (%s bytes available)%s; free space in the pool or use '
+               'another hypervisor' % (err.msg, pool.name(), h.name, 'unknown' if available is None else available,
+                                       '' if err.details.get('undo_failures') else ', and nothing of the volume was kept'))
+    err.args = (err.msg,)
+    return err
 
 
 def grow(found, size):
@@ -85,7 +111,8 @@ class Volume(Resource):
 
     modes = dict(size=LIVE, project=LIVE, format=LIVE, image=LIVE, clone=LIVE)
 
-    def __init__(self, params, found, h):
+    def __init__(self, cm, params, found, h):
+        self.cm = cm
         self.params = params
         self.name = params['name']
         self.found = found
@@ -115,6 +142,7 @@ class Volume(Resource):
         if the_plan.action == CREATE:
             if not the_plan.after.get('size') and not self.params['image']:
                 raise ValidationError('size or image is required to create volume %s' % self.name)
+            self._check_new(the_plan.after.get('size'))
             return
         if the_plan.action == DELETE:
             users = attachments(self.h, self.found.path)
@@ -129,6 +157,43 @@ class Volume(Resource):
             if change.field in ('format', 'image', 'clone'):
                 raise ValidationError('volume %s has %s %r; it cannot change to %r (create a new volume)'
                                       % (self.name, change.field, change.before, change.after))
+            if change.field == 'project' and change.before is not None:
+                # As for servers: another project's quota would be passed unseen.
+                raise ValidationError("volume '%s': changing project needs the volume to be recreated; delete and "
+                                      "create it again (it belongs to project '%s')" % (self.name, change.before),
+                                      diff=the_plan.diff())
+        if the_plan:
+            self._check_update(the_plan)
+
+    def _check_new(self, size):
+        """The quotas and the pool's capacity for a new volume of ``size`` bytes (or, from an
+        image, at least the image's virtual size)."""
+        what = 'volume %s' % self.name
+        if self.params['image']:
+            image_size = _base(self.h, self.params['image']).info()[1]
+            if size and size < image_size:
+                raise ValidationError('%s: size %d bytes is smaller than the virtual size of image %s, %d bytes '
+                                      '(%.3f GiB); leave size out to get the image\'s size, or give at least that'
+                                      % (what, size, self.params['image'], image_size, image_size / GIB))
+            size = max(size or 0, image_size)
+        limits.check_quotas(self.cm, self.params['project'], what, volumes=1, gigabytes=quotas.gigabytes(size))
+        limits.check_capacity(self.h, volumes_pool(self.h), what, size)
+
+    def _check_update(self, the_plan):
+        """The quotas and the pool's capacity for growing a volume, or for giving a volume of no
+        project to one (counted as a new volume of that project)."""
+        what = 'volume %s' % self.name
+        fields = {change.field: change for change in the_plan.changes}
+        before = the_plan.before['size']
+        after = fields['size'].after if 'size' in fields else before
+        if 'project' in fields:
+            limits.check_quotas(self.cm, fields['project'].after, what, volumes=1,
+                                gigabytes=quotas.gigabytes(after))
+        else:
+            limits.check_quotas(self.cm, the_plan.before.get('project'), what,
+                                gigabytes=quotas.gigabytes(after) - quotas.gigabytes(before))
+        if after > before:
+            limits.check_capacity(self.h, self.found.pool, what, after - before)
 
     def create(self, desired):
         create_volume(self.h, self.name, desired)
@@ -170,7 +235,7 @@ def run_volume(cm):
             raise KvmcloudError('volume %s was not found, and it cannot be ruled out that it exists on '
                                 'unreachable hypervisors: %s' % (params['name'], '; '.join(unreachable)))
         target = cm.connections.get(target_hypervisor(cm, params['hypervisor']).name)
-    return reconcile(Volume(params, found, target), params['state'], cm.check_mode).result('volume')
+    return reconcile(Volume(cm, params, found, target), params['state'], cm.check_mode).result('volume')
 
 
 def run_volume_info(cm):

@@ -19,11 +19,12 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import names, 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError, ValidationError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.fanout import map_reachable
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.pools import volumes_pool
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.recorded import VOLUME_PREFIX, VOLUME_RECORD_SUFFIX
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.streams import read_json
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.usage import disk_users
 
-PREFIX = 'volume-'
-RECORD_SUFFIX = '.json'
+PREFIX = VOLUME_PREFIX
+RECORD_SUFFIX = VOLUME_RECORD_SUFFIX
 FORMATS = ('qcow2', 'raw')
 GIB = 1024 ** 3
 _UNITS = {

@@ -31,6 +31,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.spec import
     spec_from_params, validate_server_options)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.survey import (
     add_networks, add_volume_usage, survey)
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.cloud import check_wait_timeout
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError, ValidationError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.fanout import failed_on, unreachable_list
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.reconcile import CREATE, DELETE, UPDATE
@@ -194,6 +195,8 @@ class Fleet:
 def run_servers(cm, param_list, absent=(), exclusive_project=None):
     """Reconcile ``param_list`` (the options of one server each) and remove ``absent``."""
     params = cm.params
+    # Servers boot, get their addresses and power off in seconds, never at once.
+    check_wait_timeout(cm.wait, cm.wait_timeout, zero_allowed=False)
     specs = [spec_from_params(cm.cloud, p) for p in param_list]
     found = survey(cm)
     gone = doomed(found.servers, [s['name'] for s in specs], absent, exclusive_project)

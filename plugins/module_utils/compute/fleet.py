@@ -28,7 +28,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.plan import
     doomed, involved_networks, plan_fleet, random_uuid)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.power import running_with_leases
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.spec import (
-    spec_from_params, validate_server_options)
+    SERVER_SPEC, spec_from_params, validate_server_options)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.survey import (
     add_networks, add_volume_usage, survey)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.cloud import check_wait_timeout
@@ -244,6 +244,8 @@ def run_server_fleet(cm):
         raise ValidationError('exclusive: true needs project, the project whose other servers are deleted')
     present, absent = [], []
     for index, item in enumerate(cm.params['servers']):
+        # Each element was checked against SERVER_SPEC already, which set what it left out to None.
+        item = {key: value for key, value in item.items() if value is not None}
         options = validate_server_options(index, dict({'project': project} if project else {}, **item))
         if options['state'] == 'absent':
             absent.append(options['name'])
@@ -254,7 +256,8 @@ def run_server_fleet(cm):
 
 # The module's options, here so that cloud_plan validates an item the way the module does.
 FLEET_ARGUMENT_SPEC = dict(
-    servers=dict(type='list', elements='dict', required=True),
+    # Each element's options are declared, so that Ansible hides their secrets (user_data).
+    servers=dict(type='list', elements='dict', required=True, options=SERVER_SPEC),
     project=dict(type='str'),
     exclusive=dict(type='bool', default=False),
     delete_volumes=dict(type='bool', default=False),

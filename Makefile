@@ -18,8 +18,9 @@ export ANSIBLE_COLLECTIONS_PATH := $(ROOT)/collections
 # No network round trip to Galaxy on every run.
 export ANSIBLE_GALAXY_DISABLE_GPG_VERIFY := 1
 
-# Debian packages the controller needs to build libvirt-python into the virtual environment.
-CONTROLLER_DEBS := gcc pkg-config libvirt-dev git shellcheck
+# Debian packages the controller needs: libvirt-python is built into the virtual environment,
+# and the image module checks qcow2 images with qemu-img (qemu-utils).
+CONTROLLER_DEBS := gcc pkg-config libvirt-dev git shellcheck qemu-utils
 
 .PHONY: help cloud test venv hypervisor image unit integration sanity lint molecule build clean bench bench-rerun bench-payload
 

@@ -118,7 +118,12 @@ options:
             type: str
             required: true
           public_key:
-            description: The OpenSSH public key.
+            description:
+              - The OpenSSH public key, one line C(<type> <base64 key> [comment]) as in a C(.pub)
+                file, of type C(ssh-ed25519), C(ecdsa-sha2-nistp256), C(ecdsa-sha2-nistp384),
+                C(ecdsa-sha2-nistp521), C(sk-ssh-ed25519@openssh.com),
+                C(sk-ecdsa-sha2-nistp256@openssh.com) or C(ssh-rsa). Anything else is refused.
+              - A public key is not a secret, so it is not hidden from the output.
             type: str
             required: true
       projects:

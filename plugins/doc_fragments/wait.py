@@ -19,7 +19,9 @@ options:
     default: true
   wait_timeout:
     description:
-      - How long to wait, in seconds, when O(wait=true).
+      - How long to wait, in seconds, when O(wait=true). It must not be negative; M(kvmcloud.cloud.server)
+        and M(kvmcloud.cloud.server_fleet) also refuse V(0) with O(wait=true), which no wait
+        could meet.
     type: int
     default: 300
 '''

@@ -25,13 +25,16 @@ description:
     with the reason in RV(reasons); its own module's run then reports the error, if any.
   - Each element of a list takes the options its role passes on to the module (for example
     C(kvmcloud_images) of the C(kvmcloud.cloud.image_service) role); other keys are ignored,
-    as the roles ignore them, and C(state) is always V(present).
+    as the roles ignore them, and C(state) is always V(present). The elements of O(servers) are
+    the exception. They take the options of M(kvmcloud.cloud.server), checked before anything is
+    planned as M(kvmcloud.cloud.server_fleet) checks them, so that their C(user_data) is never shown.
 author:
   - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.info_module
+  - kvmcloud.cloud.server.servers
 options:
   exclusive:
     description: With O(servers), whether the servers of O(project) that O(servers) does not list would be deleted.
@@ -110,6 +113,7 @@ reasons:
 '''
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.cloud.plan import run_cloud_plan
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.spec import SERVER_SPEC
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.module import CloudModule
 
 
@@ -121,7 +125,7 @@ def main():
             security_groups=dict(type='list', elements='dict', default=[]),
             ports=dict(type='list', elements='dict', default=[]),
             volumes=dict(type='list', elements='dict', default=[]),
-            servers=dict(type='list', elements='dict'),
+            servers=dict(type='list', elements='dict', options=SERVER_SPEC),
             project=dict(type='str'),
             exclusive=dict(type='bool', default=False),
         ),

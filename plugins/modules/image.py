@@ -22,6 +22,8 @@ description:
   - The format is detected from the content. Other formats (vmdk, vdi, vhd, vhdx, qed, ISO
     9660, compressed files and archives) are refused, and so are qcow2 images with a backing
     file, an external data file or encryption.
+  - A qcow2 image is checked whole with C(qemu-img check) and C(qemu-img info) on the controller
+    before anything is uploaded; a truncated or damaged image is refused with what qemu-img said.
   - If the upload or the catalog update fails on any hypervisor, what the run created on the
     others is removed again and the task fails naming the hypervisors that failed.
   - Registering other content under a registered name needs O(force=true), and is refused
@@ -34,6 +36,8 @@ description:
     read too, so that the prediction is exact.
 author:
   - kvmcloud developers (@kvmcloud)
+requirements:
+  - qemu-img on the controller, to check qcow2 images (Debian package qemu-utils)
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
   - kvmcloud.cloud.hypervisors
@@ -77,7 +81,7 @@ options:
     type: int
   name:
     description:
-      - Name of the image, 1 to 63 letters, digits, dots, dashes and underscores, starting
+      - Name of the image, 1 to 64 letters, digits, dots, dashes and underscores, starting
         with a letter or digit.
     type: str
     required: true
@@ -97,9 +101,11 @@ options:
     default: 60
   url:
     description:
-      - An HTTP(S) URL to download the image from. The controller downloads it to a
-        temporary file, resuming a dropped connection when the server supports ranges,
+      - An C(http://) or C(https://) URL to download the image from. The controller downloads
+        it to a temporary file, resuming a dropped connection when the server supports ranges,
         verifies its length and O(checksum), then uploads it.
+      - Other schemes, C(file://) among them, are refused; give a file on the controller as
+        O(filename).
       - A truncated download or a checksum mismatch fails the task before any hypervisor
         is touched.
     type: str

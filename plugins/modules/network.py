@@ -77,7 +77,9 @@ options:
     description: MTU of the network's bridge. Left to libvirt when not set.
     type: int
   name:
-    description: Name of the network.
+    description:
+      - Name of the network, 1 to 64 ASCII letters, digits, V(.), V(_) and V(-), starting with a
+        letter or digit. A network whose name does not follow this rule can still be removed.
     type: str
     required: true
   recreate:

@@ -60,7 +60,9 @@ options:
         the project's MAC prefix (see the C(cloud) option's C(projects[].mac_prefix)).
     type: str
   name:
-    description: Name of the port, unique in the cloud.
+    description:
+      - Name of the port, unique in the cloud.
+      - 1 to 64 ASCII letters, digits, V(.), V(_) and V(-), starting with a letter or digit.
     type: str
     required: true
   network:

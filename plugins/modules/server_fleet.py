@@ -28,6 +28,7 @@ extends_documentation_fragment:
   - kvmcloud.cloud.wait
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
+  - kvmcloud.cloud.server.servers
 author:
   - kvmcloud developers (@kvmcloud)
 options:

@@ -56,7 +56,9 @@ options:
         M(ansible.builtin.file) does.
     type: raw
   name:
-    description: Name of the pool.
+    description:
+      - Name of the pool, 1 to 64 ASCII letters, digits, V(.), V(_) and V(-), starting with a
+        letter or digit. A pool whose name does not follow this rule can still be removed.
     type: str
     required: true
   owner:

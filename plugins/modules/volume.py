@@ -58,6 +58,7 @@ options:
   name:
     description:
       - Name of the volume, unique across the cloud.
+      - 1 to 64 ASCII letters, digits, V(.), V(_) and V(-), starting with a letter or digit.
     type: str
     required: true
   project:

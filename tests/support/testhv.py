@@ -307,18 +307,45 @@ def _seed_config(config_dir: Path) -> None:
     """Copy the host's libvirt configuration, but none of its definitions.
 
     The host's qemu/ (domains, networks such as 'default'), storage/ and hooks/ stay
-    behind so that an instance starts empty; nwfilter/ holds libvirt's stock filters.
+    behind so that an instance starts empty, and of its nwfilter/ only libvirt's stock
+    filters come along: the filters the host's own ports and groups have are its own.
     """
     host_config = Path("/etc/libvirt")
     for entry in host_config.iterdir():
         if entry.is_file():
             shutil.copy2(entry, config_dir)
-    if (host_config / "nwfilter").is_dir():
-        shutil.copytree(host_config / "nwfilter", config_dir / "nwfilter")
+    (config_dir / "nwfilter").mkdir(exist_ok=True)
+    for stock in stock_nwfilters():
+        shutil.copy2(stock, config_dir / "nwfilter" / stock.name)
     # Without cgroup controllers, several daemons do not fight over the same machine cgroups.
     _set_option(config_dir / "qemu.conf", "cgroup_controllers", "[ ]")
     for conf in ("libvirtd.conf", "virtlogd.conf"):
         _set_option(config_dir / conf, "log_outputs", '"3:stderr"')  # stderr goes to <name>.log
+
+
+# Where libvirt's packages ship the stock filters that their install copies to /etc/libvirt/nwfilter.
+STOCK_NWFILTER_DIR = Path("/usr/share/libvirt/nwfilter")
+NWFILTER_PACKAGE = "libvirt-daemon-config-nwfilter"
+
+
+def stock_nwfilters() -> list[Path]:
+    """The files of libvirt's stock nwfilters (clean-traffic, no-mac-spoofing ...).
+
+    Packages since libvirt 7.x ship them in /usr/share/libvirt/nwfilter; older ones install
+    them straight into /etc/libvirt/nwfilter, where only the names the package owns are stock.
+    """
+    if STOCK_NWFILTER_DIR.is_dir():
+        return sorted(STOCK_NWFILTER_DIR.glob("*.xml"))
+    for query in (["dpkg-query", "-L", NWFILTER_PACKAGE], ["rpm", "-ql", NWFILTER_PACKAGE]):
+        if shutil.which(query[0], path=SYSTEM_PATH) is None:
+            continue
+        listed = subprocess.run(query, capture_output=True, text=True, check=False).stdout.splitlines()
+        owned = [Path(line) for line in listed if line.startswith("/etc/libvirt/nwfilter/") and line.endswith(".xml")]
+        if owned:
+            return sorted(path for path in owned if path.is_file())
+    raise TestHypervisorError(
+        f"cannot tell libvirt's stock nwfilters from this host's own: neither {STOCK_NWFILTER_DIR} nor the "
+        f"files of the {NWFILTER_PACKAGE} package were found; install that package")
 
 
 def _set_option(conf: Path, key: str, value: str) -> None:

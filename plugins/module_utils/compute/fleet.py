@@ -28,9 +28,10 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.plan import
     doomed, involved_networks, plan_fleet, random_uuid)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.power import running_with_leases
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.spec import (
-    spec_from_params, validate_server_options)
+    SERVER_SPEC, spec_from_params, validate_server_options)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.survey import (
     add_catalogs, add_networks, add_volume_usage, survey)
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.cloud import check_wait_timeout
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError, ValidationError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.fanout import failed_on, unreachable_list
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.reconcile import CREATE, DELETE, UPDATE
@@ -259,6 +260,8 @@ def needs_catalogs(spec, server):
 def run_servers(cm, param_list, absent=(), exclusive_project=None):
     """Reconcile ``param_list`` (the options of one server each) and remove ``absent``."""
     params = cm.params
+    # Servers boot, get their addresses and power off in seconds, never at once.
+    check_wait_timeout(cm.wait, cm.wait_timeout, zero_allowed=False)
     specs = [spec_from_params(cm.cloud, p) for p in param_list]
     found = survey(cm)
     gone = doomed(found.servers, [s['name'] for s in specs], absent, exclusive_project)
@@ -312,6 +315,8 @@ def run_server_fleet(cm):
         raise ValidationError('exclusive: true needs project, the project whose other servers are deleted')
     present, absent = [], []
     for index, item in enumerate(cm.params['servers']):
+        # Each element was checked against SERVER_SPEC already, which set what it left out to None.
+        item = {key: value for key, value in item.items() if value is not None}
         options = validate_server_options(index, dict({'project': project} if project else {}, **item))
         if options['state'] == 'absent':
             absent.append(options['name'])
@@ -322,7 +327,8 @@ def run_server_fleet(cm):
 
 # The module's options, here so that cloud_plan validates an item the way the module does.
 FLEET_ARGUMENT_SPEC = dict(
-    servers=dict(type='list', elements='dict', required=True),
+    # Each element's options are declared, so that Ansible hides their secrets (user_data).
+    servers=dict(type='list', elements='dict', required=True, options=SERVER_SPEC),
     project=dict(type='str'),
     exclusive=dict(type='bool', default=False),
     delete_volumes=dict(type='bool', default=False),

@@ -135,12 +135,21 @@ def _key_id(key):
     return ' '.join(key.split())
 
 
+def _yaml_problem(err):
+    """What is wrong with a YAML text and where, without quoting the text: user data may hold
+    secrets, and an error message is shown."""
+    mark = getattr(err, 'problem_mark', None) or getattr(err, 'context_mark', None)
+    problem = getattr(err, 'problem', None) or getattr(err, 'context', None) or type(err).__name__
+    where = ' at line %d, column %d' % (mark.line + 1, mark.column + 1) if mark is not None else ''
+    return '%s%s' % (problem, where)
+
+
 def _parse_cloud_config(text):
     require_yaml()
     try:
         config = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ValidationError('user_data is not valid #cloud-config YAML: %s' % err)
+        raise ValidationError('user_data is not valid #cloud-config YAML: %s' % _yaml_problem(err))
     if config is None:
         return {}
     if not isinstance(config, dict):
@@ -185,10 +194,11 @@ def _user_data(user_data, public_keys):
     elif isinstance(user_data, str) and user_data.lstrip().startswith(CLOUD_CONFIG_HEADER):
         config = _parse_cloud_config(user_data)
     elif isinstance(user_data, str):
+        # Its first line is not quoted: user data may hold secrets.
         raise ValidationError(
             'user_data must start with #cloud-config (a cloud-config YAML document) or #! '
-            '(a script); its first line is %r. MIME multi-part, #include and other cloud-init '
-            'formats are not supported' % user_data.lstrip().splitlines()[0][:60])
+            '(a script); its first line starts with neither. MIME multi-part, #include and other '
+            'cloud-init formats are not supported')
     else:
         raise ValidationError('user_data must be a cloud-config mapping or a string, not %s'
                               % type(user_data).__name__)

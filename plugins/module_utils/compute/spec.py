@@ -150,7 +150,8 @@ SERVER_SPEC = dict(
     networks=dict(type='list', elements='dict', options=NETWORK_SPEC, default=[]),
     volumes=dict(type='list', elements='str', default=[]),
     key_name=dict(type='str', no_log=False),
-    user_data=dict(type='raw'),
+    # It may hold secrets: Ansible masks it in the invocation, results and messages.
+    user_data=dict(type='raw', no_log=True),
     meta=dict(type='dict', default={}),
     tags=dict(type='list', elements='str', default=[]),
     availability_zone=dict(type='str'),

@@ -12,6 +12,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
+import binascii
+import struct
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -89,6 +92,45 @@ WAIT_ARGUMENT_SPEC = dict(
     wait_timeout=dict(type='int', default=300),
 )
 
+# The OpenSSH public key types a keypair may hold (what OpenSSH 9 accepts by default).
+PUBLIC_KEY_TYPES = ('ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521',
+                    'sk-ssh-ed25519@openssh.com', 'sk-ecdsa-sha2-nistp256@openssh.com', 'ssh-rsa')
+
+
+def check_wait_timeout(wait, timeout, zero_allowed=True):
+    """Refuse a negative ``wait_timeout``, and 0 with ``wait`` where no wait could end in time
+    (``zero_allowed=False``)."""
+    if timeout is None:
+        return
+    if timeout < 0:
+        raise ValidationError('wait_timeout must be a number of seconds, 0 or more; got %s (there is no '
+                              'endless wait: give a large number of seconds instead)' % timeout)
+    if timeout == 0 and wait and not zero_allowed:
+        raise ValidationError('wait_timeout: 0 with wait: true cannot succeed, since nothing this module waits for '
+                              'happens at once; give the seconds to wait (default 300), or wait: false not to wait')
+
+
+def check_public_key(name, key):
+    """An OpenSSH public key on one line: ``<type> <base64 key> [comment]``, whose base64
+    part decodes to a key of that type."""
+    accepted = ', '.join(PUBLIC_KEY_TYPES)
+    fields = key.split() if isinstance(key, str) and len(key.strip().splitlines()) == 1 else []
+    if len(fields) < 2 or fields[0] not in PUBLIC_KEY_TYPES:
+        raise ValidationError('cloud.keypairs[%s].public_key is not an OpenSSH public key: expected one line '
+                              '"<type> <base64 key> [comment]" (the content of a .pub file, such as '
+                              '~/.ssh/id_ed25519.pub) with a type of %s' % (name, accepted))
+    try:
+        blob = base64.b64decode(fields[1].encode('ascii'), validate=True)
+        length = struct.unpack('>I', blob[:4])[0]
+        embedded = blob[4:4 + length].decode('ascii')
+    except (binascii.Error, struct.error, UnicodeError, ValueError):
+        embedded = None
+    if embedded != fields[0]:
+        raise ValidationError('cloud.keypairs[%s].public_key is not an OpenSSH public key: its second field is '
+                              'not the base64 data of a %s key; copy the whole line of the .pub file (accepted '
+                              'types: %s)' % (name, fields[0], accepted))
+    return key
+
 
 @dataclass(frozen=True)
 class Hypervisor:
@@ -165,6 +207,8 @@ class CloudDefinition:
                             ('projects', self.projects), ('keypairs', self.keypairs)):
             _unique(kind, [item.name for item in items])
         _unique('hypervisor URIs', [h.uri for h in self.hypervisors])
+        for keypair in self.keypairs:
+            check_public_key(keypair.name, keypair.public_key)
         for hv in self.hypervisors:
             for ratio in ('cpu_allocation_ratio', 'ram_allocation_ratio', 'disk_allocation_ratio'):
                 if getattr(hv, ratio) <= 0:

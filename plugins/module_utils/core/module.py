@@ -18,7 +18,7 @@ __metaclass__ = type
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.cloud import (
-    ALLOCATION_ARGUMENT_SPEC, CLOUD_ARGUMENT_SPEC, WAIT_ARGUMENT_SPEC, CloudDefinition)
+    ALLOCATION_ARGUMENT_SPEC, CLOUD_ARGUMENT_SPEC, WAIT_ARGUMENT_SPEC, CloudDefinition, check_wait_timeout)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.connection import Connections
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.virt import LIBVIRT_IMPORT_ERROR
@@ -47,6 +47,8 @@ class CloudModule:
             self.module.fail_json(msg=missing_required_lib('libvirt-python'), exception=LIBVIRT_IMPORT_ERROR)
         try:
             self.cloud = CloudDefinition.from_params(self.params['cloud'])
+            if waits:
+                check_wait_timeout(self.params['wait'], self.params['wait_timeout'])
         except KvmcloudError as err:
             self.module.fail_json(msg=err.msg, **err.details)
         self.connections = Connections(self.cloud.hypervisors)

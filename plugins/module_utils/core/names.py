@@ -2,8 +2,9 @@
 # Copyright: kvmcloud developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The rules for names the collection is given, written once: resource names (images,
-volumes, ports), host names (a server's name, a port's hostname), DNS names, MAC addresses
-and MAC prefixes. Each check returns the value (normalised) or raises ValidationError."""
+volumes, ports, networks, security groups, storage pools), host names (a server's name, a
+port's hostname), DNS names, MAC addresses and MAC prefixes. Each check returns the value
+(normalised) or raises ValidationError."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -14,8 +15,14 @@ import re
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import ValidationError
 
-# Images, volumes and ports: a letter or digit, then up to 62 letters, digits, '.', '_', '-'.
-_RESOURCE_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$')
+# Every named resource the collection creates, except servers (whose name is a host name):
+# a letter or digit, then up to 63 letters, digits, '.', '_', '-'. Such a name is safe as a
+# libvirt object name, in XML, in a file name on the hypervisor and inside the names the
+# collection derives from it (kvmcloud-sg-<group>, volume-<name>.qcow2 ...).
+RESOURCE_NAME_MAX = 64
+_RESOURCE_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,%d}$' % (RESOURCE_NAME_MAX - 1))
+RESOURCE_NAME_RULE = ('1 to %d ASCII letters, digits, dots, dashes and underscores, starting with a letter '
+                      'or digit' % RESOURCE_NAME_MAX)
 # One DNS label: a host name, which a server's name is too.
 _LABEL = r'[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
 _HOST_LABEL_RE = re.compile(r'^%s$' % _LABEL)
@@ -35,11 +42,12 @@ def is_resource_name(name):
 
 
 def resource_name(kind, name):
-    """The name of an image, volume or port: 1 to 63 letters, digits, dots, dashes and
-    underscores, starting with a letter or digit."""
+    """The name of an image, volume, port, network, security group or storage pool: 1 to 64
+    letters, digits, dots, dashes and underscores, starting with a letter or digit."""
     if not is_resource_name(name):
-        raise ValidationError('invalid %s name %r: use 1 to 63 letters, digits, dots, dashes and '
-                              'underscores, starting with a letter or digit' % (kind, name))
+        length = ' (%d characters)' % len(name) if isinstance(name, str) and len(name) > RESOURCE_NAME_MAX else ''
+        raise ValidationError('invalid %s name %r%s: use %s (the pattern %s)'
+                              % (kind, name, length, RESOURCE_NAME_RULE, _RESOURCE_NAME_RE.pattern))
     return name
 
 

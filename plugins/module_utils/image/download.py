@@ -13,8 +13,9 @@ import re
 import socket
 from http.client import HTTPException
 from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError, ValidationError
 
 CHUNK = 1024 * 1024
 # Requests per download: the first one, then resumes after the connection dropped.
@@ -24,8 +25,28 @@ USER_AGENT = 'kvmcloud.cloud-image'
 _CONTENT_RANGE = re.compile(r'^bytes (\d+)-(\d+)/(\d+|\*)$')
 
 
+URL_SCHEMES = ('http', 'https')
+
+
 class DownloadError(KvmcloudError):
     """A download failed, came in short or did not match its checksum."""
+
+
+def check_url(url):
+    """Only HTTP(S) URLs are downloaded: a ``file://`` URL would read any file of the
+    controller under another option's name, and other schemes are not supported."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as err:
+        raise ValidationError('url %r is not a valid URL: %s' % (url, err))
+    scheme, host = parts.scheme.lower(), parts.netloc
+    if scheme == 'file':
+        raise ValidationError('url %s is a file:// URL; url takes http:// and https:// URLs only. For a file on the '
+                              'controller, give its path as filename instead' % url)
+    if scheme not in URL_SCHEMES or not host:
+        raise ValidationError('url %r is not an http:// or https:// URL with a host; only HTTP(S) downloads are '
+                              'supported (for a file on the controller, use filename)' % url)
+    return url
 
 
 def _total_of(response, offset):

@@ -5,7 +5,9 @@
 
 Only self-contained qcow2 and raw images are registered. The format is detected from the
 content, never from the file name; content in any other known format is refused with a
-message that says what it is and how to convert it.
+message that says what it is and how to convert it. A qcow2 image is checked whole with
+``qemu-img check`` (its tables, and every cluster they point to inside the file), since a
+truncated or damaged image has an intact header.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -13,11 +15,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
+import json
 import re
 import struct
 from dataclasses import dataclass
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import ValidationError
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError, ValidationError
 
 DISK_FORMATS = ('qcow2', 'raw')
 CHUNK = 1024 * 1024
@@ -53,6 +56,10 @@ _BZIP2 = re.compile(b'^BZh[1-9]')
 
 # qcow2 incompatible feature bit 2: guest data lives in a separate, external file.
 QCOW2_EXTERNAL_DATA_FILE = 1 << 2
+
+# qemu-img check's exit codes: no problem, or only leaked clusters (space lost, data intact).
+QEMU_IMG_CHECK_OK = (0, 3)
+QEMU_IMG_PACKAGES = 'qemu-utils on Debian and Ubuntu, qemu-img on Fedora and RHEL (see bindep.txt)'
 
 
 class UnsupportedFormat(ValidationError):
@@ -177,3 +184,63 @@ def inspect_file(path, expected_checksum=None, stated_format=None, source=None):
     check_disk_format(stated_format, disk_format, source)
     return Content(checksum=checksum, disk_format=disk_format, size=size,
                    virtual_size=virtual_size(disk_format, head, size))
+
+
+def _first_line(text):
+    lines = [line.strip() for line in (text or '').splitlines() if line.strip()]
+    return lines[0] if lines else ''
+
+
+def _json_or_none(text):
+    try:
+        found = json.loads(text or '')
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def qcow2_check_problem(rc, out, err):
+    """What ``qemu-img check --output=json`` (exit code ``rc``, ``out``, ``err``) says is wrong
+    with a qcow2 file, or None when the image is whole. (Its image-end-offset is rounded up to
+    a cluster, so it says nothing about truncation; a cut file shows as corruptions.)"""
+    report = _json_or_none(out) or {}
+    said = _first_line(err)
+    if rc not in QEMU_IMG_CHECK_OK or report.get('corruptions') or report.get('check-errors'):
+        counts = ', '.join('%s %s' % (report[key], key) for key in ('corruptions', 'check-errors') if report.get(key))
+        counts = ' (%s)' % counts if counts else ''
+        return 'qemu-img check exited with %s%s%s' % (rc, counts, ': %s' % said if said else '')
+    return None
+
+
+def qcow2_info_problem(rc, out, err, content):
+    """What ``qemu-img info --output=json`` says that contradicts ``content`` (the header
+    read here), or None."""
+    info = _json_or_none(out) if rc == 0 else None
+    if info is None:
+        return 'qemu-img info exited with %s: %s' % (rc, _first_line(err) or 'no JSON output')
+    if info.get('format') != 'qcow2' or info.get('virtual-size') != content.virtual_size:
+        return ('qemu-img info reads it as %s of virtual size %s, but its header says qcow2 of %d bytes'
+                % (info.get('format'), info.get('virtual-size'), content.virtual_size))
+    if ((info.get('format-specific') or {}).get('data') or {}).get('corrupt'):
+        return 'qemu-img info says the image is marked corrupt'
+    return None
+
+
+def check_whole_image(module, path, content, image, source):
+    """Refuse a qcow2 file that is not whole (``module`` runs qemu-img on the controller);
+    raw content has no structure to check."""
+    if content.disk_format != 'qcow2':
+        return
+    qemu_img = module.get_bin_path('qemu-img')
+    if qemu_img is None:
+        raise KvmcloudError('image %s: qemu-img is needed on the controller to check the qcow2 image %s before it '
+                            'is registered; install it (%s)' % (image, source, QEMU_IMG_PACKAGES))
+    rc, out, err = module.run_command([qemu_img, 'check', '--output=json', '-f', 'qcow2', path])
+    problem = qcow2_check_problem(rc, out, err)
+    if problem is None:
+        rc, out, err = module.run_command([qemu_img, 'info', '--output=json', '-f', 'qcow2', path])
+        problem = qcow2_info_problem(rc, out, err, content)
+    if problem is not None:
+        raise ValidationError('image %s: %s is not a whole qcow2 image (truncated or damaged): %s. Nothing was '
+                              'registered; download or build the image again' % (image, source, problem),
+                              qemu_img=problem)

@@ -29,9 +29,9 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.image import plan a
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.image.catalog import (
     base_volume_name, catalog, catalog_volume_name, find_image, list_images, remove_volume,
     validate_name, volume_names, write_entry)
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.image.download import download
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.image.download import check_url, download
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.image.files import (
-    DISK_FORMATS, check_disk_format, inspect_file, parse_checksum)
+    DISK_FORMATS, check_disk_format, check_whole_image, inspect_file, parse_checksum)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.pools import images_pool
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.streams import upload_file
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.usage import volume_users
@@ -93,7 +93,9 @@ def _content(cm, hosts, checksum, workdir):
     if p['url']:
         path = os.path.join(workdir, 'download')
         download(p['url'], path, checksum, validate_certs=p['validate_certs'], timeout=p['timeout'])
-    content = inspect_file(path, checksum, p['disk_format'], source=source).as_dict()
+    inspected = inspect_file(path, checksum, p['disk_format'], source=source)
+    check_whole_image(cm.module, path, inspected, p['name'], source)
+    content = inspected.as_dict()
     content['base_volume'] = base_volume_name(content['checksum'], content['disk_format'])
     return content, path
 
@@ -202,6 +204,8 @@ def run_image(cm):
     p = cm.params
     name = validate_name(p['name'])
     checksum = parse_checksum(p['checksum'])
+    if p['url'] is not None:
+        check_url(p['url'])
     metadata = _metadata(p)
     hypervisors = selected(cm)
     hosts = map_or_fail(cm, lambda h: _host(h, name), hypervisors, 'reading the image catalog')

@@ -12,7 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import xmlutil
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import names, xmlutil
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.constants import (
     VIR_NETWORK_SECTION_DNS_HOST, VIR_NETWORK_UPDATE_AFFECT_CONFIG, VIR_NETWORK_UPDATE_AFFECT_LIVE,
     VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, VIR_NETWORK_UPDATE_COMMAND_DELETE)
@@ -188,6 +188,9 @@ def run_network(cm):
     (so any refusal comes before any change), then reconcile."""
     params = cm.params
     name = params['name']
+    if params['state'] == 'present':
+        # Removal takes any name, so a network made before the rule can still be removed.
+        names.resource_name('network', name)
     desired = desired_from_params(params) if params['state'] == 'present' else None
     subnet = subnet_of(name, desired) if desired else None
 

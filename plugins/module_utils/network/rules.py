@@ -13,8 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import re
-
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import names
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import ValidationError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.network import ipam
 
@@ -42,9 +41,6 @@ DEFAULT_RULES = [
          remote_ip_prefix=None, remote_group=DEFAULT_GROUP),
 ]
 
-GROUP_NAME_MAX = 64
-_GROUP_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
-
 # Priorities of the rules in the filters the collection writes: lower runs first.
 DHCP_PRIORITY = 100
 RULE_PRIORITY = 500
@@ -58,13 +54,12 @@ _IPV4_ONLY = ('networks are IPv4-only and the anti-spoofing filter of every port
 # --- names ---------------------------------------------------------------------------------------
 
 def validate_group_name(name):
-    """Refuse a name that cannot be part of a libvirt nwfilter name (and its file name)."""
-    if not isinstance(name, str) or not name or len(name) > GROUP_NAME_MAX or not _GROUP_NAME_RE.match(name):
-        raise ValidationError(
-            'invalid security group name %r: use 1 to %d characters, ASCII letters, digits, ".", "_" and "-", '
-            'starting with a letter or digit (the name becomes part of a libvirt nwfilter name, %s<name>)'
-            % (name, GROUP_NAME_MAX, GROUP_PREFIX))
-    return name
+    """Refuse a name that cannot be part of a libvirt nwfilter name (and its file name): the
+    collection's one rule for resource names."""
+    try:
+        return names.resource_name('security group', name)
+    except ValidationError as err:
+        raise ValidationError('%s; the name becomes part of a libvirt nwfilter name, %s<name>' % (err.msg, GROUP_PREFIX))
 
 
 def group_filter_name(group):

@@ -8,7 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import xmlutil
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import names, xmlutil
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError, ValidationError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.fanout import reconcile_on_hypervisors
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.objects import stop_and_undefine
@@ -249,5 +249,8 @@ class StoragePool(Resource):
 def run_storage_pool(cm):
     """The ``storage_pool`` module: reconcile the pool on each selected hypervisor; a refusal on
     any of them comes before a change on any."""
+    if cm.params['state'] == 'present':
+        # Removal takes any name, so a pool made before the rule can still be removed.
+        names.resource_name('storage pool', cm.params['name'])
     validate_params(cm.params)
     return reconcile_on_hypervisors(cm, lambda h: StoragePool(h, cm.params), result_key='pools', precheck=True)

@@ -23,7 +23,7 @@ def cloud(quotas=None):
         'hypervisors': [{'name': 'hv1', 'uri': 'test:///hv1'}, {'name': 'hv2', 'uri': 'test:///hv2'}],
         'flavors': [{'name': 'm1.tiny', 'vcpus': 1, 'ram': 128, 'disk': 1}],
         'projects': [{'name': 'demo', 'quotas': quotas or {}}, {'name': 'other'}],
-        'keypairs': [{'name': 'admin', 'public_key': 'ssh-ed25519 AAAA admin'}],
+        'keypairs': [{'name': 'admin', 'public_key': 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICBuIw7XfhlqkPIHW6B7eQCQYrzgC0iLFCwB7Vq+3c5W admin'}],
     })
 
 

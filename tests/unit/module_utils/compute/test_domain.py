@@ -11,7 +11,7 @@ CLOUD = CloudDefinition.from_params({
     'hypervisors': [{'name': 'hv1', 'uri': 'test:///default'}],
     'flavors': [{'name': 'm1.tiny', 'vcpus': 1, 'ram': 128, 'disk': 1}],
     'projects': [{'name': 'demo'}],
-    'keypairs': [{'name': 'admin', 'public_key': 'ssh-ed25519 AAAA admin'}],
+    'keypairs': [{'name': 'admin', 'public_key': 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICBuIw7XfhlqkPIHW6B7eQCQYrzgC0iLFCwB7Vq+3c5W admin'}],
 })
 
 

@@ -139,7 +139,7 @@ def test_script_with_keys_is_refused_with_a_hint():
     ('#cloud-config\n- a\n- b\n', 'must be a mapping.*not a list'),
     ('#cloud-config\njust text\n', 'must be a mapping.*not a str'),
     ('#cloud-config\na: 1\n---\nb: 2\n', 'not valid #cloud-config YAML'),
-    ('hostname: x\n', "must start with #cloud-config.*'hostname: x'"),
+    ('hostname: x\n', 'must start with #cloud-config.*its first line starts with neither'),
     ('Content-Type: multipart/mixed\n', 'must start with #cloud-config'),
     (['runcmd'], 'must be a cloud-config mapping or a string, not list'),
     ({'ssh_authorized_keys': 'ssh-ed25519 AAAA'}, 'ssh_authorized_keys must be a list'),
@@ -354,3 +354,15 @@ def test_missing_yaml_is_named(monkeypatch):
     monkeypatch.setattr(seeds, 'yaml', None)
     with pytest.raises(KvmcloudError, match='PyYAML Python library is required'):
         files()
+
+
+# User data may hold secrets: an error about it says what is wrong and where, never its text.
+@pytest.mark.parametrize('user_data, words', [
+    ('password: kvmcloud-secret-7f3a\n', 'its first line starts with neither'),
+    ('#cloud-config\nchpasswd: {list: "root:kvmcloud-secret-7f3a"\n', 'not valid #cloud-config YAML'),
+    ('#cloud-config\nusers:\n  - name: x\n    passwd: kvmcloud-secret-7f3a\n  bad: [\n', 'at line'),
+])
+def test_errors_about_user_data_never_quote_it(user_data, words):
+    with pytest.raises(ValidationError) as err:
+        files(user_data=user_data)
+    assert words in err.value.msg and 'kvmcloud-secret-7f3a' not in err.value.msg

@@ -9,7 +9,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.cloud import (
     CLOUD_ARGUMENT_SPEC, CLOUD_SPEC, DEFAULT_IMAGES_POOL, DEFAULT_VOLUMES_POOL, FLAVOR_SPEC, HYPERVISOR_SPEC,
-    KEYPAIR_SPEC, PROJECT_SPEC, CloudDefinition, Flavor, Hypervisor, Keypair, Project)
+    KEYPAIR_SPEC, PROJECT_SPEC, CloudDefinition, Flavor, Hypervisor, Keypair, Project, check_wait_timeout)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import ValidationError
 
 
@@ -49,7 +49,7 @@ def test_full_definition():
         flavors=[dict(name='m1.small', vcpus=1, ram=2048, disk=20), dict(name='m1.tiny', vcpus=1, ram=512)],
         projects=[dict(name='demo', description='Demo', quotas=dict(instances=10, cores=-1)),
                   dict(name='empty')],
-        keypairs=[dict(name='me', public_key='ssh-ed25519 AAAA me@host')],
+        keypairs=[dict(name='me', public_key='ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICBuIw7XfhlqkPIHW6B7eQCQYrzgC0iLFCwB7Vq+3c5W me@host')],
     )
     hv1, hv2 = cloud.hypervisors
     assert (hv1.zone, hv1.virt_type, hv1.cpu_allocation_ratio, hv1.reserved_host_cpus) == ('az1', 'kvm', 2.0, 1)
@@ -60,7 +60,7 @@ def test_full_definition():
     # Quotas the user did not set (None after the spec filled them in) are left out.
     assert cloud.project('demo') == Project('demo', 'Demo', {'instances': 10, 'cores': -1})
     assert cloud.project('empty') == Project('empty', '', {})
-    assert cloud.keypair('me') == Keypair('me', 'ssh-ed25519 AAAA me@host')
+    assert cloud.keypair('me') == Keypair('me', 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICBuIw7XfhlqkPIHW6B7eQCQYrzgC0iLFCwB7Vq+3c5W me@host')
 
 
 def test_spec_defaults_match_dataclass_defaults():
@@ -205,3 +205,54 @@ def test_select_unknown_name_fails(three):
 def test_definition_is_immutable(three):
     with pytest.raises(dataclasses.FrozenInstanceError):
         three.hypervisors[0].enabled = False
+
+
+# -- public keys and wait timeouts ---------------------------------------------------------------
+
+ED25519 = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICBuIw7XfhlqkPIHW6B7eQCQYrzgC0iLFCwB7Vq+3c5W demo'
+# The blob of an RSA key starts with its type too: 00 00 00 07 's' 's' 'h' '-' 'r' 's' 'a'.
+RSA = 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 bob@example.org'
+
+
+@pytest.mark.parametrize('key', [ED25519, RSA, ED25519.rsplit(' ', 1)[0], '  %s  ' % ED25519])
+def test_openssh_public_keys_are_accepted(key):
+    assert build(keypairs=[dict(name='k', public_key=key)]).keypair('k').public_key == key
+
+
+@pytest.mark.parametrize('key, words', [
+    ('hello', 'expected one line "<type> <base64 key> [comment]"'),
+    ('~/.ssh/id_ed25519.pub', 'expected one line'),
+    ('-----BEGIN OPENSSH PRIVATE KEY-----', 'expected one line'),
+    ('ssh-ed25519', 'expected one line'),
+    ('ssh-dss AAAAB3NzaC1kc3MAAACBAP demo', 'with a type of ssh-ed25519, ecdsa-sha2-nistp256'),
+    ('ssh-ed25519 not-base64! demo', 'not the base64 data of a ssh-ed25519 key'),
+    ('ssh-ed25519 AAAA demo', 'not the base64 data of a ssh-ed25519 key'),
+    (RSA.replace('ssh-rsa', 'ssh-ed25519'), 'not the base64 data of a ssh-ed25519 key'),
+    (ED25519 + '\n' + ED25519, 'expected one line'),
+])
+def test_what_is_not_a_public_key_is_refused_with_the_accepted_types(key, words):
+    with pytest.raises(ValidationError) as err:
+        build(keypairs=[dict(name='k', public_key=key)])
+    assert 'cloud.keypairs[k].public_key is not an OpenSSH public key' in err.value.msg
+    assert words in err.value.msg and 'ssh-rsa' in err.value.msg
+
+
+def test_public_keys_are_not_hidden_from_the_output():
+    # Public keys are public: no_log=False says so (and keeps Ansible from guessing otherwise).
+    assert KEYPAIR_SPEC['public_key']['no_log'] is False
+
+
+@pytest.mark.parametrize('wait, timeout, zero_allowed', [
+    (True, 300, False), (True, 1, False), (False, 0, False), (True, 0, True), (False, 0, True), (True, None, False)])
+def test_wait_timeouts_that_can_be_met_are_accepted(wait, timeout, zero_allowed):
+    check_wait_timeout(wait, timeout, zero_allowed=zero_allowed)
+
+
+@pytest.mark.parametrize('wait, timeout, zero_allowed, words', [
+    (True, -1, True, 'wait_timeout must be a number of seconds, 0 or more; got -1'),
+    (False, -5, True, 'got -5'),
+    (True, 0, False, 'wait_timeout: 0 with wait: true cannot succeed'),
+])
+def test_wait_timeouts_that_cannot_be_met_are_refused(wait, timeout, zero_allowed, words):
+    with pytest.raises(ValidationError, match=words.replace('(', r'\(')):
+        check_wait_timeout(wait, timeout, zero_allowed=zero_allowed)

@@ -174,7 +174,7 @@ def test_valid_names(name):
     assert validate_name(name) == name
 
 
-@pytest.mark.parametrize('name', ['', '-tiny', '.hidden', '_x', 'a' * 64, 'with space', 'slash/name',
+@pytest.mark.parametrize('name', ['', '-tiny', '.hidden', '_x', 'a' * 65, 'with space', 'slash/name',
                                   'colon:name', 'ünïcode', None, 42])
 def test_invalid_names(name):
     with pytest.raises(ValidationError, match='invalid image name'):

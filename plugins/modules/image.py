@@ -36,6 +36,7 @@ author:
   - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.locks
   - kvmcloud.cloud.hypervisors
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
@@ -203,6 +204,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.image.service impor
 def main():
     CloudModule(
         argument_spec=IMAGE_ARGUMENT_SPEC,
+        writes=True,
         supports_check_mode=True,
         **IMAGE_MODULE_OPTIONS
     ).run(run_image)

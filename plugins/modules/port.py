@@ -38,6 +38,7 @@ author:
   - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.locks
   - kvmcloud.cloud.hypervisors
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
@@ -179,6 +180,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.ports impor
 def main():
     CloudModule(
         argument_spec=PORT_ARGUMENT_SPEC,
+        writes=True,
         supports_check_mode=True,
     ).run(run_port)
 

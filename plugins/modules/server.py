@@ -25,6 +25,7 @@ description:
     O(rebuild=true); tags, meta and the power state change in place.
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.locks
   - kvmcloud.cloud.wait
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
@@ -122,6 +123,7 @@ def main():
                            rebuild=dict(type='bool', default=False),
                            wait_for_ready=dict(type='bool', default=False)),
         waits=True,
+        writes=True,
         supports_check_mode=True,
         mutually_exclusive=[('flavor', 'vcpus'), ('flavor', 'ram')],
     ).run(run_server)

@@ -24,6 +24,7 @@ description:
     C(availability_zone), C(hypervisor), C(server_group), C(power_state), C(state)).
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.locks
   - kvmcloud.cloud.wait
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
@@ -106,6 +107,7 @@ def main():
     CloudModule(
         argument_spec=FLEET_ARGUMENT_SPEC,
         waits=True,
+        writes=True,
         supports_check_mode=True,
     ).run(run_server_fleet)
 

@@ -23,6 +23,7 @@ author:
   - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.locks
   - kvmcloud.cloud.hypervisors
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
@@ -153,6 +154,7 @@ def main():
             recreate=dict(type='bool', default=False),
             hypervisors=dict(type='list', elements='str'),
         ),
+        writes=True,
         supports_check_mode=True,
     ).run(run_storage_pool)
 

@@ -83,6 +83,12 @@ WAIT_ARGUMENT_SPEC = dict(
     wait_timeout=dict(type='int', default=300),
 )
 
+# The options of the modules that write (doc fragment kvmcloud.cloud.locks; core/locks.py).
+LOCK_ARGUMENT_SPEC = dict(
+    lock_timeout=dict(type='int', default=300),
+    lock_stale_after=dict(type='int', default=120),
+)
+
 
 @dataclass(frozen=True)
 class Hypervisor:

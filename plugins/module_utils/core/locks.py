@@ -17,6 +17,8 @@ and write nothing.
 - A lock whose record was not written for ``lock_stale_after`` seconds, judged by the
   hypervisor's own clock, belongs to a run that is gone: the next run breaks it, with a
   warning. A run that waits longer than ``lock_timeout`` for a lock fails and names the holder.
+- A hypervisor without an active images pool (one being set up) has nowhere to keep its lock
+  and none of the cloud's records yet: a run writes there without one.
 - The locks are released when the module ends (:meth:`RunLocks.release`, from the module
   wrapper), whether it succeeded or failed; a run that crashed leaves a lock that goes stale.
 """
@@ -35,7 +37,8 @@ from typing import Any, Callable, Optional
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.clock import now
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError, ValidationError
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.records import Record, RecordConflict, hypervisor_now
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.records import (
+    Record, RecordConflict, find_record_pool, hypervisor_now)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.undo import best_effort
 
 LOCK_KIND = 'lock'
@@ -87,7 +90,7 @@ class HypervisorLock:
         self.h = h
         self.settings = settings
         self.record = Record(h, LOCK_KIND, LOCK_NAME)
-        self.seq = None       # the generation this run wrote last, while it holds the lock
+        self.seq = None       # the generation this run wrote last, while it holds the lock (0: held without one)
         self.lost = None      # who broke it, when another run did
 
     @property
@@ -114,6 +117,11 @@ class HypervisorLock:
 
     def take(self):
         """Take the lock, waiting up to the timeout; break it when it is stale."""
+        if find_record_pool(self.h) is None:
+            # A hypervisor being set up (its images pool is made by this run, or later) has
+            # nowhere to keep a lock, and none of the cloud's records to protect yet.
+            self.seq = 0
+            return
         s = self.settings
         deadline = s.clock() + s.timeout
         first_seen = {}
@@ -162,7 +170,7 @@ class HypervisorLock:
     def refresh(self):
         """Write the lock again (a new generation), so it does not go stale; a lock another run
         broke is not taken back: it is recorded as lost."""
-        if self.seq is None or self.lost is not None:
+        if not self.seq or self.lost is not None:
             return
         state = self.record.read()
         current = state.current
@@ -178,6 +186,9 @@ class HypervisorLock:
 
     def release(self):
         """Remove this run's generations of the lock."""
+        if self.seq == 0:
+            self.seq = None
+            return
         state = self.record.read()
         for generation in state.generations:
             if self._ours(generation):

@@ -112,10 +112,17 @@ def parse_volume_name(volume):
     return (match.group(1), match.group(2), int(match.group(3))) if match else None
 
 
+def find_record_pool(h):
+    """The pool records live in, the hypervisor's images pool; None when it is missing or
+    inactive."""
+    pool = h.pool(h.hv.images_pool)
+    return pool if pool is not None and pool.isActive() else None
+
+
 def record_pool(h):
     """The pool records live in: the hypervisor's images pool, which must exist and run."""
-    pool = h.pool(h.hv.images_pool)
-    if pool is None or not pool.isActive():
+    pool = find_record_pool(h)
+    if pool is None:
         raise KvmcloudError('the images pool %s is missing or inactive on hypervisor %s; create it first '
                             '(the kvmcloud.cloud.hypervisor role does)' % (h.hv.images_pool, h.name),
                             hypervisor=h.name)

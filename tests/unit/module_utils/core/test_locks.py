@@ -260,3 +260,12 @@ def test_connections_without_lock_settings_lock_nothing(sc):
     connections.locks.hold(['hv1'])
     assert connections.locks.on(None) is None and connections.locks.held == frozenset()
     assert sc.writes() == []
+
+
+def test_a_hypervisor_without_its_images_pool_is_written_without_a_lock(sc, fake):
+    # One being set up: the storage_pool module is making the images pool this very run.
+    locks = RunLocks(lambda name: handle(sc, name, images_pool='not-yet'), settings(fake))
+    locks.hold(['hv1'])
+    assert locks.held == {'hv1'} and sc.writes() == []
+    locks.release()
+    assert sc.writes() == [] and locks.held == frozenset()

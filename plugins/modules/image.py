@@ -40,6 +40,7 @@ requirements:
   - qemu-img on the controller, to check qcow2 images (Debian package qemu-utils)
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.locks
   - kvmcloud.cloud.hypervisors
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
@@ -209,6 +210,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.image.service impor
 def main():
     CloudModule(
         argument_spec=IMAGE_ARGUMENT_SPEC,
+        writes=True,
         supports_check_mode=True,
         **IMAGE_MODULE_OPTIONS
     ).run(run_image)

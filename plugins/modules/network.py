@@ -36,6 +36,7 @@ author:
   - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.locks
   - kvmcloud.cloud.hypervisors
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
@@ -204,6 +205,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.networks im
 def main():
     CloudModule(
         argument_spec=NETWORK_ARGUMENT_SPEC,
+        writes=True,
         supports_check_mode=True,
     ).run(run_network)
 

@@ -39,6 +39,7 @@ author:
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
   - kvmcloud.cloud.allocation
+  - kvmcloud.cloud.locks
   - kvmcloud.cloud.hypervisors
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
@@ -183,6 +184,7 @@ def main():
     CloudModule(
         argument_spec=PORT_ARGUMENT_SPEC,
         allocates=True,
+        writes=True,
         supports_check_mode=True,
     ).run(run_port)
 

@@ -40,6 +40,7 @@ author:
   - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.locks
   - kvmcloud.cloud.hypervisors
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
@@ -184,6 +185,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.secgroups i
 def main():
     CloudModule(
         argument_spec=SECURITY_GROUP_ARGUMENT_SPEC,
+        writes=True,
         supports_check_mode=True,
     ).run(run_security_group)
 

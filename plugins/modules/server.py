@@ -26,6 +26,7 @@ description:
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
   - kvmcloud.cloud.allocation
+  - kvmcloud.cloud.locks
   - kvmcloud.cloud.wait
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
@@ -132,6 +133,7 @@ def main():
                            wait_for_ready=dict(type='bool', default=False)),
         waits=True,
         allocates=True,
+        writes=True,
         supports_check_mode=True,
         mutually_exclusive=[('flavor', 'vcpus'), ('flavor', 'ram')],
     ).run(run_server)

@@ -25,6 +25,7 @@ description:
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
   - kvmcloud.cloud.allocation
+  - kvmcloud.cloud.locks
   - kvmcloud.cloud.wait
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
@@ -117,6 +118,7 @@ def main():
         argument_spec=FLEET_ARGUMENT_SPEC,
         waits=True,
         allocates=True,
+        writes=True,
         supports_check_mode=True,
     ).run(run_server_fleet)
 

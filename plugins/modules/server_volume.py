@@ -25,6 +25,7 @@ author:
   - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.locks
   - kvmcloud.cloud.wait
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
@@ -111,6 +112,7 @@ def main():
             state=dict(type='str', choices=['present', 'absent'], default='present'),
         ),
         waits=True,
+        writes=True,
         supports_check_mode=True,
     ).run(run_server_volume)
 

@@ -27,6 +27,7 @@ author:
   - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.locks
   - kvmcloud.cloud.hypervisors
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
@@ -175,6 +176,7 @@ def main():
             delete_volumes=dict(type='bool', default=False),
             hypervisors=dict(type='list', elements='str'),
         ),
+        writes=True,
         supports_check_mode=True,
     ).run(run_storage_pool)
 

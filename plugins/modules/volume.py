@@ -31,6 +31,7 @@ author:
   - kvmcloud developers (@kvmcloud)
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.locks
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
 options:
@@ -159,6 +160,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume.service impo
 def main():
     CloudModule(
         argument_spec=VOLUME_ARGUMENT_SPEC,
+        writes=True,
         supports_check_mode=True,
     ).run(run_volume)
 

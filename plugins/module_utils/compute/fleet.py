@@ -4,8 +4,9 @@
 """The compute engine: reconcile a list of servers in one call (the ``server`` and
 ``server_fleet`` modules).
 
-survey (:mod:`.survey`) -> plan (:mod:`.plan`, pure) -> unless check mode: apply
-(:mod:`.apply`) in the order and parallelism below -> wait -> describe. The ``server`` module
+survey (:mod:`.survey`) -> plan (:mod:`.plan`, pure) -> unless check mode, when the plan
+changes anything: lock the hypervisors it writes to and survey and plan again (:mod:`...core.locks`)
+-> apply (:mod:`.apply`) in the order and parallelism below -> wait -> describe. The ``server`` module
 is this engine with a list of one.
 
 Order: the ports of new servers first (one write per network and hypervisor), then every
@@ -34,6 +35,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.survey impo
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.cloud import check_wait_timeout
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError, ValidationError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.fanout import failed_on, unreachable_list
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.locks import plan_under_lock
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.reconcile import CREATE, DELETE, UPDATE
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.waiter import Predicate, wait_for
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.ports import write_ports
@@ -257,12 +259,9 @@ def needs_catalogs(spec, server):
         [n['network'] for n in spec['networks']] != [p['network'] for p in server.get('ports') or []])
 
 
-def run_servers(cm, param_list, absent=(), exclusive_project=None):
-    """Reconcile ``param_list`` (the options of one server each) and remove ``absent``."""
+def _plan(cm, specs, absent, exclusive_project):
+    """survey -> plan: ``(survey, fleet plan)``."""
     params = cm.params
-    # Servers boot, get their addresses and power off in seconds, never at once.
-    check_wait_timeout(cm.wait, cm.wait_timeout, zero_allowed=False)
-    specs = [spec_from_params(cm.cloud, p) for p in param_list]
     found = survey(cm)
     gone = doomed(found.servers, [s['name'] for s in specs], absent, exclusive_project)
     add_networks(cm, found, involved_networks(specs, found.servers, gone))
@@ -273,6 +272,32 @@ def run_servers(cm, param_list, absent=(), exclusive_project=None):
     fleet_plan = plan_fleet(cm.cloud, specs, found, absent=absent, exclusive_project=exclusive_project,
                             rebuild=bool(params.get('rebuild')), new_uuid=None if cm.check_mode else random_uuid,
                             allow_unreachable=cm.allow_unreachable)
+    return found, fleet_plan
+
+
+def written(found, fleet_plan):
+    """The names of the hypervisors applying ``fleet_plan`` writes to: those of the servers it
+    changes, and every hypervisor of the networks whose port records it writes."""
+    todo = [p for p in fleet_plan.servers if p]
+    networks = {r['network'] for p in todo for r in p.port_records + p.added_records + p.removed_records}
+    networks.update(port['network'] for p in todo if p.action == DELETE for port in p.server.get('ports') or [])
+    names = {p.hypervisor for p in todo}
+    for net in networks:
+        view = found.networks.get(net)
+        names.update(view.hypervisors if view is not None else ())
+    return names
+
+
+def run_servers(cm, param_list, absent=(), exclusive_project=None):
+    """Reconcile ``param_list`` (the options of one server each) and remove ``absent``; a run
+    with something to do plans again under the locks of the hypervisors it writes to, so that
+    of two runs of the same servers one creates them and the other finds them."""
+    params = cm.params
+    # Servers boot, get their addresses and power off in seconds, never at once.
+    check_wait_timeout(cm.wait, cm.wait_timeout, zero_allowed=False)
+    specs = [spec_from_params(cm.cloud, p) for p in param_list]
+    found, fleet_plan = plan_under_lock(cm, lambda: _plan(cm, specs, absent, exclusive_project),
+                                        lambda planned: written(*planned))
     for warning in fleet_plan.warnings:
         cm.warn(warning)
     fleet = Fleet(cm, found, fleet_plan, delete_volumes=bool(params.get('delete_volumes')),

@@ -132,6 +132,13 @@ def check_public_key(name, key):
     return key
 
 
+# The options of the modules that write (doc fragment kvmcloud.cloud.locks; core/locks.py).
+LOCK_ARGUMENT_SPEC = dict(
+    lock_timeout=dict(type='int', default=300),
+    lock_stale_after=dict(type='int', default=120),
+)
+
+
 @dataclass(frozen=True)
 class Hypervisor:
     name: str

@@ -2,7 +2,8 @@
 # Copyright: kvmcloud developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The libvirt connections of one module run: one per hypervisor, opened lazily, closed at
-exit; more for the threads that work on one hypervisor in parallel."""
+exit; more for the threads that work on one hypervisor in parallel; and the locks the run
+holds on hypervisors (:mod:`.locks`), released before the connections close."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -14,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import virt
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import (
     HypervisorUnreachable, KvmcloudError, LibvirtCallError)
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.locks import RunLocks
 
 # At most this many hypervisors are talked to at the same time.
 MAX_PARALLEL_HYPERVISORS = 16
@@ -23,18 +25,21 @@ class Connections:
     """The connections of one module run, keyed by hypervisor name.
 
     ``get()`` gives the :class:`~.virt.Hypervisor` handle of a hypervisor, opening it the first
-    time it is asked for, from any thread; a hypervisor that cannot be reached raises
+    time it is asked for, from any thread; ``locks`` are the run's locks (:class:`~.locks.RunLocks`,
+    with ``lock_settings``; none are taken without them). A hypervisor that cannot be reached raises
     :class:`HypervisorUnreachable` every time it is asked for again, without retrying within the
     same run.
     """
 
-    def __init__(self, hypervisors, opener=None):
+    def __init__(self, hypervisors, opener=None, lock_settings=None):
         self._hypervisors = {hv.name: hv for hv in hypervisors}
         self._opener = opener or virt.open_connection
         self._handles = {}
         self._extra = []
         self._failures = {}
         self._locks = {name: threading.Lock() for name in self._hypervisors}
+        # Without settings (a caller that only reads) the run takes no locks.
+        self.locks = RunLocks(self.get, lock_settings)
         virt.silence_stderr()
 
     def get(self, name):
@@ -84,6 +89,7 @@ class Connections:
             return list(pool.map(one, hypervisors))
 
     def close(self):
+        self.locks.release()
         for handle in self._extra + list(self._handles.values()):
             virt.close_connection(handle)
         self._extra, self._handles = [], {}

@@ -10,6 +10,9 @@
   error (:func:`map_reachable`). Nothing new is allocated while one is unreachable (an address,
   anything a quota counts): what it holds cannot be seen, so it could be handed out twice
   (:func:`allocation_check`).
+
+And the reconcile engine on several hypervisors at once: plan on all of them, lock the ones
+with something to do and plan again (:mod:`.locks`), then apply on all.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -17,7 +20,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.reconcile import diff_of, reconcile
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.locks import plan_under_lock
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.reconcile import apply_planned, diff_of, plan_of
 
 
 def selected(cm):
@@ -89,25 +93,29 @@ def allocation_check(what, unreachable, allowed):
     return '%s went ahead with allow_unreachable although %s' % (what, risk)
 
 
-def reconcile_on_hypervisors(cm, make_resource, result_key, precheck=False, hypervisors=None):
-    """Run the reconcile engine for ``make_resource(handle)`` on each hypervisor concurrently
-    (``hypervisors``, else :func:`selected`).
-
-    ``changed`` is true when any hypervisor changed; ``diff`` is keyed by hypervisor name. A
-    failure on any hypervisor fails the task and names every hypervisor that failed.
-
-    With ``precheck``, a real run first plans on every hypervisor as check mode does, so that a
-    refusal on any of them (a resource's ``check`` hook) comes before a change on any.
-    """
-    chosen = selected(cm) if hypervisors is None else hypervisors
+def plan_on_hypervisors(cm, make_resource, hypervisors, what):
+    """:func:`~.reconcile.plan_of` for ``make_resource(handle)`` on each hypervisor
+    concurrently: ``[(hypervisor, planned)]``, or one error naming every hypervisor that failed
+    or refused, before anything changed anywhere."""
     state = cm.params.get('state', 'present')
-    what = 'the %s module' % result_key.rstrip('s')
-    if precheck and not cm.check_mode:
-        outcomes = cm.connections.map(lambda h: reconcile(make_resource(h), state, True), chosen)
-        failures = [(hv, err) for hv, _result, err in outcomes if err is not None]
-        if failures:
-            raise failed_on(what, failures, changed=False)
-    outcomes = cm.connections.map(lambda h: reconcile(make_resource(h), state, cm.check_mode), chosen)
+    outcomes = cm.connections.map(lambda h: plan_of(make_resource(h), state), hypervisors)
+    failures = [(hv, err) for hv, _result, err in outcomes if err is not None]
+    if failures:
+        raise failed_on(what, failures, changed=False)
+    return [(hv, planned) for hv, planned, _err in outcomes]
+
+
+def written(planned):
+    """The names of the hypervisors whose plan (of :func:`plan_on_hypervisors`) changes something."""
+    return [hv.name for hv, one in planned if one.plan]
+
+
+def apply_on_hypervisors(cm, planned, result_key, what):
+    """Apply what :func:`plan_on_hypervisors` planned, on each hypervisor concurrently: the
+    module result, ``changed`` when any hypervisor changed, ``diff`` keyed by hypervisor name.
+    A failure on any hypervisor fails the task and names every hypervisor that failed."""
+    by_name = {hv.name: one for hv, one in planned}
+    outcomes = cm.connections.map(lambda h: apply_planned(by_name[h.name], cm.check_mode), [hv for hv, _p in planned])
     failures = [(hv, err) for hv, _result, err in outcomes if err is not None]
     if failures:
         raise failed_on(what, failures, changed=any(r.changed for _hv, r, e in outcomes if e is None))
@@ -120,3 +128,18 @@ def reconcile_on_hypervisors(cm, make_resource, result_key, precheck=False, hype
     if any(r.plan.reboot_required for _hv, r in results):
         out['reboot_required'] = True
     return out
+
+
+def reconcile_on_hypervisors(cm, make_resource, result_key, hypervisors=None):
+    """Run the reconcile engine for ``make_resource(handle)`` on each hypervisor concurrently
+    (``hypervisors``, else :func:`selected`).
+
+    Every hypervisor is planned before any changes, so a refusal on any of them (a resource's
+    ``check`` hook) comes before a change on any; a real run with something to do then takes
+    the locks of the hypervisors it changes and plans again under them. ``changed`` is true
+    when any hypervisor changed; ``diff`` is keyed by hypervisor name.
+    """
+    chosen = selected(cm) if hypervisors is None else hypervisors
+    what = 'the %s module' % result_key.rstrip('s')
+    planned = plan_under_lock(cm, lambda: plan_on_hypervisors(cm, make_resource, chosen, what), written)
+    return apply_on_hypervisors(cm, planned, result_key, what)

@@ -4,8 +4,9 @@
 """The module wrapper every module of the collection uses.
 
 It merges the shared options (``cloud``; ``wait`` and ``wait_timeout`` for the modules that
-wait) into the module's own argument spec, checks that libvirt-python is importable, builds the
-cloud definition, owns the libvirt connections of the run and converts errors to ``fail_json``
+wait; ``lock_timeout`` and ``lock_stale_after`` for the modules that write) into the module's
+own argument spec, checks that libvirt-python is importable, builds the
+cloud definition, owns the libvirt connections of the run (and the locks it holds) and converts errors to ``fail_json``
 in one place. A module's ``main()`` is::
 
     CloudModule(argument_spec=..., supports_check_mode=True).run(package_function)
@@ -18,9 +19,11 @@ __metaclass__ = type
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.cloud import (
-    ALLOCATION_ARGUMENT_SPEC, CLOUD_ARGUMENT_SPEC, WAIT_ARGUMENT_SPEC, CloudDefinition, check_wait_timeout)
+    ALLOCATION_ARGUMENT_SPEC, CLOUD_ARGUMENT_SPEC, LOCK_ARGUMENT_SPEC, WAIT_ARGUMENT_SPEC, CloudDefinition,
+    check_wait_timeout)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.connection import Connections
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.locks import LockSettings
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.virt import LIBVIRT_IMPORT_ERROR
 
 
@@ -28,17 +31,20 @@ class CloudModule:
     """Composition around :class:`AnsibleModule` for kvmcloud modules.
 
     ``waits=True`` adds the ``wait`` and ``wait_timeout`` options, ``allocates=True`` the
-    ``allow_unreachable`` option. ``run(func)`` calls
-    ``func(self)``, which returns the result dict; a :class:`KvmcloudError` raised on the way
-    becomes ``fail_json`` with its details, and the connections are closed either way.
+    ``allow_unreachable`` option, ``writes=True`` the ``lock_timeout`` and ``lock_stale_after``
+    options. ``run(func)`` calls ``func(self)``, which returns the result dict; a
+    :class:`KvmcloudError` raised on the way becomes ``fail_json`` with its details, and the locks
+    are released and the connections closed either way.
     """
 
-    def __init__(self, argument_spec=None, waits=False, allocates=False, **kwargs):
+    def __init__(self, argument_spec=None, waits=False, allocates=False, writes=False, **kwargs):
         spec = dict(CLOUD_ARGUMENT_SPEC)
         if waits:
             spec.update(WAIT_ARGUMENT_SPEC)
         if allocates:
             spec.update(ALLOCATION_ARGUMENT_SPEC)
+        if writes:
+            spec.update(LOCK_ARGUMENT_SPEC)
         spec.update(argument_spec or {})
         self.module = AnsibleModule(argument_spec=spec, **kwargs)
         self.params = self.module.params
@@ -49,9 +55,10 @@ class CloudModule:
             self.cloud = CloudDefinition.from_params(self.params['cloud'])
             if waits:
                 check_wait_timeout(self.params['wait'], self.params['wait_timeout'])
+            locks = LockSettings.from_params(self.params, warn=self.module.warn)
         except KvmcloudError as err:
             self.module.fail_json(msg=err.msg, **err.details)
-        self.connections = Connections(self.cloud.hypervisors)
+        self.connections = Connections(self.cloud.hypervisors, lock_settings=locks)
 
     @property
     def wait(self):
@@ -74,9 +81,12 @@ class CloudModule:
     def run(self, func):
         """Run ``func(self)`` and exit with its result, or fail with the error it raised."""
         try:
-            result = func(self)
+            try:
+                result = func(self)
+            finally:
+                # Whatever happened (a bug too): the locks go, before the result (and the
+                # warnings releasing them may give) is sent.
+                self.connections.close()
         except KvmcloudError as err:
-            self.connections.close()
             self.module.fail_json(msg=err.msg, **err.details)
-        self.connections.close()
         self.module.exit_json(**result)

@@ -200,8 +200,20 @@ def refuse_rebuild(fields, option, diff=None, what='the resource', verb='recreat
                            % (', '.join(fields), what, verb, option), diff=diff or {'before': {}, 'after': {}})
 
 
-def reconcile(resource, state, check_mode):
-    """Run find -> normalise -> plan -> apply unless check mode -> re-read for ``resource``."""
+@dataclass
+class Planned:
+    """What :func:`plan_of` found and planned for one resource, for :func:`apply_planned`."""
+
+    resource: Resource
+    raw: Any
+    current: Optional[Dict[str, Any]]
+    desired: Optional[Dict[str, Any]]
+    plan: Plan
+
+
+def plan_of(resource, state):
+    """find -> normalise -> plan, and the refusals: what :func:`reconcile` would do, done to
+    nothing yet."""
     raw = resource.find()
     current = resource.normalise(raw) if raw is not None else None
     desired = resource.desired() if state != 'absent' else None
@@ -209,9 +221,15 @@ def reconcile(resource, state, check_mode):
     resource.check(the_plan)
     if the_plan.needs_rebuild and not resource.allows_rebuild():
         raise refuse_rebuild(the_plan.fields(REBUILD), resource.rebuild_option, the_plan.diff())
+    return Planned(resource, raw, current, desired, the_plan)
+
+
+def apply_planned(planned, check_mode):
+    """apply unless check mode -> re-read, for what :func:`plan_of` planned."""
+    resource, raw, current, the_plan = planned.resource, planned.raw, planned.current, planned.plan
     if the_plan and not check_mode:
         if the_plan.action == CREATE:
-            resource.create(desired)
+            resource.create(planned.desired)
         elif the_plan.action == DELETE:
             resource.delete(raw)
         else:
@@ -222,3 +240,17 @@ def reconcile(resource, state, check_mode):
     else:
         described = resource.describe(raw)
     return Outcome(the_plan, described or {})
+
+
+def reconcile(resource, state, check_mode, lock=None):
+    """Run find -> normalise -> plan -> apply unless check mode -> re-read for ``resource``.
+
+    ``lock``, when given, takes the lock of the hypervisor the resource is on (see
+    :mod:`.locks`): a real run with something to do calls it before its first change and then
+    plans again, under the lock.
+    """
+    planned = plan_of(resource, state)
+    if planned.plan and not check_mode and lock is not None:
+        lock()
+        planned = plan_of(resource, state)
+    return apply_planned(planned, check_mode)

@@ -4,8 +4,9 @@
 """What the ``image`` and ``image_info`` modules run.
 
 ``image``: find what every hypervisor holds -> work out the content (reading or downloading
-it only when some hypervisor needs it) -> plan (pure, :mod:`image_plan`) -> apply unless check
-mode -> re-read. Applying runs in phases on all hypervisors at once: upload base volumes,
+it only when some hypervisor needs it) -> plan (pure, :mod:`image_plan`) -> unless check mode,
+when the plan changes anything: lock the hypervisors it changes and do it all again under the
+locks (content already read is kept) -> apply -> re-read. Applying runs in phases on all hypervisors at once: upload base volumes,
 write catalog entries, then delete base volumes no entry uses any more. When a phase fails
 anywhere, what this run created or changed is undone everywhere before the error is raised.
 """
@@ -23,6 +24,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.clock import n
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError, ValidationError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.fanout import (
     failed_on, map_or_fail, map_reachable, selected, unreachable_list)
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.locks import plan_under_lock
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.reconcile import diff_of
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.undo import Undo
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.image import plan as image_plan
@@ -199,8 +201,23 @@ def _result(plans, entries, hypervisors):
     }
 
 
+def _plan(cm, name, checksum, metadata, hypervisors, workdir, read=None):
+    """find -> the content -> plan: ``(hosts, plans, content, path)``. Content already read
+    (``read``: an earlier plan's ``(content, path)``) is not read or downloaded again."""
+    p = cm.params
+    hosts = map_or_fail(cm, lambda h: _host(h, name), hypervisors, 'reading the image catalog')
+    desired, content, path = None, None, None
+    if p['state'] == 'present':
+        content, path = read if read is not None and read[1] is not None else _content(cm, hosts, checksum, workdir)
+        desired = dict(content, name=name, registered_at=image_plan.registered_at(
+            hosts, content['checksum'], now()), **metadata)
+    hosts = _with_users(cm, hypervisors, hosts, name, desired, p['force'])
+    return hosts, image_plan.plan_image(name, desired, hosts, force=p['force']), content, path
+
+
 def run_image(cm):
-    """The ``image`` module: register, update or remove one image on the selected hypervisors."""
+    """The ``image`` module: register, update or remove one image on the selected hypervisors;
+    a run with something to do plans again under the locks of the hypervisors it changes."""
     p = cm.params
     name = validate_name(p['name'])
     checksum = parse_checksum(p['checksum'])
@@ -208,15 +225,16 @@ def run_image(cm):
         check_url(p['url'])
     metadata = _metadata(p)
     hypervisors = selected(cm)
-    hosts = map_or_fail(cm, lambda h: _host(h, name), hypervisors, 'reading the image catalog')
     with tempfile.TemporaryDirectory(prefix='kvmcloud-image-', dir=cm.module.tmpdir) as workdir:
-        desired, content, path = None, None, None
-        if p['state'] == 'present':
-            content, path = _content(cm, hosts, checksum, workdir)
-            desired = dict(content, name=name, registered_at=image_plan.registered_at(
-                hosts, content['checksum'], now()), **metadata)
-        hosts = _with_users(cm, hypervisors, hosts, name, desired, p['force'])
-        plans = image_plan.plan_image(name, desired, hosts, force=p['force'])
+        first = []
+
+        def plan():
+            planned = _plan(cm, name, checksum, metadata, hypervisors, workdir, read=first[0][2:] if first else None)
+            first.append(planned)
+            return planned
+
+        hosts, plans, content, path = plan_under_lock(
+            cm, plan, lambda planned: [hvname for hvname, one in planned[1].items() if one])
         if cm.check_mode or not any(plans.values()):
             return _result(plans, image_plan.predicted_entries(hosts, plans), hypervisors)
         _Applier(cm, hypervisors, name, hosts, plans, content, path).run()

@@ -205,7 +205,7 @@ def run_network(cm):
             records.setdefault(port_name, record)
     return reconcile_on_hypervisors(
         cm, lambda h: Network(h, name, desired, bool(params['recreate']), records),
-        result_key='networks', precheck=True)
+        result_key='networks')
 
 
 def leases_of(net):

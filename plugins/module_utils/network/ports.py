@@ -18,7 +18,8 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import names, 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.clock import now
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import ValidationError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.fanout import (
-    allocation_check, map_reachable, reconcile_on_hypervisors, selected)
+    allocation_check, apply_on_hypervisors, map_reachable, plan_on_hypervisors, selected, written)
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.locks import plan_under_lock
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.reconcile import DELETE, LIVE, Resource
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.undo import Undo
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.network import ipam
@@ -247,20 +248,18 @@ def write_ports(h, network, add, remove):
     sync_port_filters(h, groups=groups)
 
 
-def run_port(cm):
-    """The ``port`` module: gather the network on every hypervisor, plan the record once,
-    then reconcile it on each hypervisor the network is on."""
+def _plan_port(cm, hypervisors):
+    """``(view, record, hypervisors the network is on, planned)`` of the port module's run, or
+    None when neither the network nor so the port exists anywhere."""
     params = cm.params
     name = validate_name(params['name'])
     network = params['network']
-    hypervisors = selected(cm)
     try:
         view = gather(cm, network, hypervisors)
     except NetworkNotFound as err:
         if params['state'] == 'present' or err.details['unreachable']:
             raise
-        # No network anywhere, so no port either: absent already.
-        return {'changed': False, 'diff': {'before': {}, 'after': {}}, 'port': None, 'unreachable_hypervisors': []}
+        return None
     if params['state'] == 'present':
         existing = view.records.get(name)
         record = plan_record(cm.cloud, view, params)
@@ -274,9 +273,23 @@ def run_port(cm):
     else:
         record = view.records.get(name)
     on = [hv for hv in hypervisors if hv.name in view.hypervisors]
-    out = reconcile_on_hypervisors(
-        cm, lambda h: Port(h, network, name, record or {'name': name}),
-        result_key='ports', precheck=True, hypervisors=on)
+    planned = plan_on_hypervisors(cm, lambda h: Port(h, network, name, record or {'name': name}), on,
+                                  'the port module')
+    return view, record, on, planned
+
+
+def run_port(cm):
+    """The ``port`` module: gather the network on every hypervisor, plan the record once, plan
+    it on each hypervisor the network is on (again under their locks when that changes
+    anything: the address is allocated from what they hold then), then reconcile it there."""
+    params = cm.params
+    hypervisors = selected(cm)
+    found = plan_under_lock(cm, lambda: _plan_port(cm, hypervisors), lambda f: written(f[3]) if f else [])
+    if found is None:
+        # No network anywhere, so no port either: absent already.
+        return {'changed': False, 'diff': {'before': {}, 'after': {}}, 'port': None, 'unreachable_hypervisors': []}
+    view, record, on, planned = found
+    out = apply_on_hypervisors(cm, planned, 'ports', 'the port module')
     out.pop('ports')
     out['port'] = None
     if params['state'] == 'present':

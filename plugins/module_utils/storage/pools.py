@@ -253,4 +253,4 @@ def run_storage_pool(cm):
         # Removal takes any name, so a pool made before the rule can still be removed.
         names.resource_name('storage pool', cm.params['name'])
     validate_params(cm.params)
-    return reconcile_on_hypervisors(cm, lambda h: StoragePool(h, cm.params), result_key='pools', precheck=True)
+    return reconcile_on_hypervisors(cm, lambda h: StoragePool(h, cm.params), result_key='pools')

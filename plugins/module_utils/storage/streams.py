@@ -18,28 +18,12 @@ import time
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import xmlutil
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.undo import best_effort
+# Moved down into the core, whose records are small volumes too; used here and by callers of this module.
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.volume_io import (  # noqa: F401
+    DEFAULT_MAX_BYTES, raw_volume_xml, read_volume, send)
 
-# Files are sent in chunks of this size.
-UPLOAD_CHUNK = 1024 * 1024
-# read_volume reads at most this much unless told otherwise.
-DEFAULT_MAX_BYTES = 64 * 1024
 # How long upload_file waits for libvirt to recognise the format of the uploaded content.
 FORMAT_PROBE_TIMEOUT = 30.0
-
-
-def read_volume(h, vol, max_bytes=DEFAULT_MAX_BYTES):
-    """The content of a storage volume of hypervisor ``h`` (at most ``max_bytes``), downloaded
-    through a libvirt stream."""
-    stream = h.stream(vol.label, 'download')
-    chunks = []
-    try:
-        vol.download(stream, 0, max_bytes, 0)
-        stream.recvAll(lambda _s, data, _o: chunks.append(data), None)
-        stream.finish()
-    except Exception:
-        best_effort(stream.abort)  # recvAll already aborts on failure
-        raise
-    return b''.join(chunks)
 
 
 def read_json(h, vol, max_bytes=DEFAULT_MAX_BYTES):
@@ -73,33 +57,13 @@ def upload_file(h, pool, name, fileobj, size, fmt):
     a shorter upload); libvirt then recognises ``fmt`` from the content, which is checked. On
     any failure the stream is aborted and the half-written volume deleted.
     """
-    spec = xmlutil.element('volume', type='file')
-    xmlutil.sub(spec, 'name', name)
-    xmlutil.sub(spec, 'capacity', size, unit='bytes')
-    xmlutil.sub(xmlutil.sub(spec, 'target'), 'format', type='raw')
-    vol = pool.about(name).createXML(xmlutil.tostring(spec), 0)
-    stream = None
+    vol = pool.about(name).createXML(raw_volume_xml(name, size), 0)
     try:
-        stream = h.stream(name, 'upload')
-        vol.upload(stream, 0, size, 0)
-        sent = [0]
-
-        def next_chunk(_stream, _nbytes, _opaque):
-            data = fileobj.read(min(UPLOAD_CHUNK, size - sent[0]))
-            sent[0] += len(data)
-            return data
-
-        stream.sendAll(next_chunk, None)
-        if sent[0] != size:
-            raise KvmcloudError('uploading %s on hypervisor %s failed: the source ended after %d of %d bytes'
-                                % (name, h.name, sent[0], size), hypervisor=h.name)
-        stream.finish()
+        send(h, vol, fileobj, size)
         if fmt != 'raw':
             _wait_for_format(h, pool, name, fmt)
     except BaseException:
         # Nothing half-written is left behind.
-        if stream is not None:
-            best_effort(stream.abort)
         best_effort(vol.delete, 0)
         raise
     return vol

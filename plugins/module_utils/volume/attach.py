@@ -148,7 +148,7 @@ def run_server_volume(cm):
         raise ValidationError('volume %s is not on hypervisor %s, where server %s runs'
                               % (params['volume'], h.name, params['server']))
     attachment = Attachment(cm, h, dom, found, params)
-    outcome = reconcile(attachment, 'present', cm.check_mode)
+    outcome = reconcile(attachment, 'present', cm.check_mode, lock=cm.connections.locks.on(h))
     resource = dict(outcome.resource)
     if cm.check_mode or not resource.get('server'):
         resource.update(server=params['server'], volume=params['volume'], hypervisor=h.name)

@@ -235,7 +235,8 @@ def run_volume(cm):
             raise KvmcloudError('volume %s was not found, and it cannot be ruled out that it exists on '
                                 'unreachable hypervisors: %s' % (params['name'], '; '.join(unreachable)))
         target = cm.connections.get(target_hypervisor(cm, params['hypervisor']).name)
-    return reconcile(Volume(cm, params, found, target), params['state'], cm.check_mode).result('volume')
+    volume = Volume(cm, params, found, target)
+    return reconcile(volume, params['state'], cm.check_mode, lock=cm.connections.locks.on(volume.h)).result('volume')
 
 
 def run_volume_info(cm):

@@ -128,6 +128,8 @@ class Thing(Resource):
             raise ValidationError('%s refuses' % self.h.name)
 
     def create(self, desired):
+        if self.params.get('fail_on') == self.h.name:
+            raise KvmcloudError('%s broke' % self.h.name)
         self.calls.append(('create', self.h.name))
         self.params['hosts'][self.h.name].obj = {k: v for k, v in desired.items() if v is not None}
 
@@ -173,18 +175,21 @@ def test_reconcile_on_given_hypervisors_and_in_check_mode():
 def test_reconcile_on_hypervisors_names_every_hypervisor_that_failed_and_whether_any_changed():
     calls = []
     with pytest.raises(KvmcloudError) as err:
-        run(module({'label': 'a', 'refuse_on': 'hv3'}, down={'hv2'},
-                   hosts={'hv1': Host(), 'hv2': Host(), 'hv3': Host()}), calls, hypervisors=HVS)
-    assert err.value.details['failed_hypervisors'] == ['hv2', 'hv3']
-    assert err.value.details['changed'] is True  # hv1 was changed meanwhile
-    assert err.value.msg.startswith('the thing module failed on hypervisors hv2, hv3: ')
-    assert calls == [('create', 'hv1')]
+        run(module({'label': 'a', 'fail_on': 'hv3'}, hosts={'hv1': Host(), 'hv2': Host(), 'hv3': Host()}),
+            calls, hypervisors=HVS)
+    assert err.value.details['failed_hypervisors'] == ['hv3']
+    assert err.value.details['changed'] is True  # hv1 and hv2 were changed meanwhile
+    assert err.value.msg == 'the thing module failed on hypervisor hv3: hv3 broke'
+    assert sorted(calls) == [('create', 'hv1'), ('create', 'hv2')]
 
 
-def test_precheck_refuses_before_any_hypervisor_changes():
+def test_every_hypervisor_is_planned_before_any_changes():
+    # A refusal (hv3) or an unreachable hypervisor (hv2) while planning: nothing changes anywhere.
     calls = []
     with pytest.raises(KvmcloudError) as err:
-        run(module({'label': 'a', 'refuse_on': 'hv3'}), calls, precheck=True)
+        run(module({'label': 'a', 'refuse_on': 'hv3'}, down={'hv2'},
+                   hosts={'hv1': Host(), 'hv2': Host(), 'hv3': Host()}), calls, hypervisors=HVS)
     assert calls == []
-    assert err.value.details['failed_hypervisors'] == ['hv3']
+    assert err.value.details['failed_hypervisors'] == ['hv2', 'hv3']
+    assert err.value.details['changed'] is False
     assert 'hv3 refuses' in err.value.msg

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-"""storage/streams.py against fake libvirt objects behind the wrapper: upload_file's chunks, the
+"""storage/streams.py (and core/volume_io.py under it) against fake libvirt objects behind the wrapper: upload_file's chunks, the
 format check, that a failed upload leaves no volume behind, and reading and writing small
 volumes."""
 
@@ -12,8 +12,9 @@ import pytest
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError, LibvirtCallError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage import streams
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.volume_io import UPLOAD_CHUNK
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.streams import (
-    UPLOAD_CHUNK, read_json, read_volume, upload_file, volume_format, write_json, write_volume)
+    read_json, read_volume, upload_file, volume_format, write_json, write_volume)
 
 from handles import handle
 

@@ -42,6 +42,7 @@ description:
     started again on its source if it ran. The serial console log stays on the source.
 extends_documentation_fragment:
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.locks
   - kvmcloud.cloud.wait
   - kvmcloud.cloud.attributes
 author:
@@ -179,6 +180,7 @@ def main():
             target=dict(type='str'),
         ),
         waits=True,
+        writes=True,
         supports_check_mode=True,
     ).run(run_action)
 

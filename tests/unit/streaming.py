@@ -9,6 +9,7 @@ The hypervisor's clock is ``clock`` (seconds since the epoch): a volume's mtime 
 when it was created or its upload finished; tests move it, or a volume's mtime, by hand.
 """
 
+import threading
 import xml.etree.ElementTree as ET
 
 import libvirt
@@ -31,6 +32,8 @@ class StreamingConnection:
         self.mtime = {}     # volume key -> the clock at its last write
         self.calls = []     # the volume writes made: ('create', name), ('upload', name), ('delete', name)
         self.fail_upload = None  # a volume name whose upload fails
+        # libvirt creates a volume and its (empty) content at once: so does this, for threads.
+        self.mutex = threading.RLock()
 
     def __getattr__(self, name):
         return getattr(self._conn, name)
@@ -60,11 +63,12 @@ class Pool:
         return getattr(self._raw, name)
 
     def createXML(self, xml, flags):
-        raw = self._raw.createXML(xml, flags)
-        capacity = int(ET.fromstring(xml).findtext('capacity'))
-        self._sc.content[raw.key()] = b'\0' * capacity
-        self._sc.mtime[raw.key()] = self._sc.now
-        self._sc.calls.append(('create', raw.name()))
+        with self._sc.mutex:
+            raw = self._raw.createXML(xml, flags)
+            capacity = int(ET.fromstring(xml).findtext('capacity'))
+            self._sc.content[raw.key()] = b'\0' * capacity
+            self._sc.mtime[raw.key()] = self._sc.now
+            self._sc.calls.append(('create', raw.name()))
         return Vol(self._sc, raw)
 
     def storageVolLookupByName(self, name):
@@ -96,11 +100,12 @@ class Vol:
         return ET.tostring(desc, encoding='unicode')
 
     def delete(self, flags):
-        key, name = self._raw.key(), self._raw.name()
-        self._raw.delete(flags)
-        self._sc.content.pop(key, None)
-        self._sc.mtime.pop(key, None)
-        self._sc.calls.append(('delete', name))
+        with self._sc.mutex:
+            key, name = self._raw.key(), self._raw.name()
+            self._raw.delete(flags)
+            self._sc.content.pop(key, None)
+            self._sc.mtime.pop(key, None)
+            self._sc.calls.append(('delete', name))
         return 0
 
 
@@ -123,10 +128,11 @@ class Stream:
             self.chunks.append(data)
 
     def recvAll(self, handler, opaque):
-        key = self.vol.key()
-        if key not in self._sc.content:
-            raise error(libvirt.VIR_ERR_NO_STORAGE_VOL, 'storage volume not found')
-        data = self._sc.content[key][self.offset:self.offset + self.length]
+        with self._sc.mutex:
+            key = self.vol.key()
+            if key not in self._sc.content:
+                raise error(libvirt.VIR_ERR_NO_STORAGE_VOL, 'storage volume not found')
+            data = self._sc.content[key][self.offset:self.offset + self.length]
         for i in range(0, len(data), 7):
             handler(self, data[i:i + 7], opaque)
 

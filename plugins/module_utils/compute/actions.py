@@ -24,6 +24,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.spec import
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.survey import placement_hosts, survey
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import ValidationError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.fanout import unreachable_list
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.locks import plan_under_lock
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.reconcile import Plan
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.waiter import Predicate, wait_for
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.image.catalog import base_volume, find_image
@@ -246,10 +247,21 @@ class Action:
         }
 
 
-def run_action(cm):
-    """The ``server_action`` module."""
+def _planned(cm):
     action = Action(cm)
     action.plan()
+    return action
+
+
+def _written(action):
+    """The names of the hypervisors the action writes to: the server's, and a migration's target."""
+    return {action.h.name, action.after['hypervisor']} if action.steps else set()
+
+
+def run_action(cm):
+    """The ``server_action`` module; an action with steps is planned again under the locks of
+    the hypervisors it writes to."""
+    action = plan_under_lock(cm, lambda: _planned(cm), _written)
     if not cm.check_mode:
         action.apply()
     return action.result()

@@ -305,6 +305,8 @@ def run_servers(cm, param_list, absent=(), exclusive_project=None):
     if not cm.check_mode:
         try:
             fleet.apply()
+            # Waiting for guests writes nothing: other runs need not wait for it.
+            cm.connections.locks.release()
             if cm.wait:
                 fleet.wait()
         except KvmcloudError as err:

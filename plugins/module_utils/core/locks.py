@@ -13,7 +13,8 @@ and write nothing.
 
 - Taking the lock is creating the record: libvirt creates a volume of a given name once only.
 - A held lock is refreshed (a new generation) every third of ``lock_stale_after`` by a thread
-  of the run, whatever the run is busy with (a long upload, a wait for guests to boot).
+  of the run, whatever the run is busy with (a long upload, a slow define, a shutdown): a
+  refresh "at each step" would miss the long steps.
 - A lock whose record was not written for ``lock_stale_after`` seconds, judged by the
   hypervisor's own clock, belongs to a run that is gone: the next run breaks it, with a
   warning. A run that waits longer than ``lock_timeout`` for a lock fails and names the holder.
@@ -260,6 +261,7 @@ class RunLocks:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        self._stop, self._thread = threading.Event(), None
         for name in sorted(self._locks):
             lock = self._locks[name]
             best_effort(lock.release)

@@ -1,13 +1,15 @@
 # -*- coding: utf-8 -*-
 """compute/fleet.py: creating servers of one hypervisor in parallel, each thread on its own
-connection."""
+connection; the hypervisors a plan writes to (the ones it locks)."""
 
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute import fleet
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.plan import FleetPlan, ServerPlan
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.cloud import CloudDefinition
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.connection import Connections
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import ValidationError
@@ -69,3 +71,14 @@ def test_parallel_creation_starts_nothing_after_a_failure_and_raises_the_first_e
         engine._create_parallel('hv1', list(range(40)), create)
     # The ones under way when server 1 failed finished; none started afterwards.
     assert len(started) <= 2 * fleet.CREATE_THREADS
+
+
+def test_the_hypervisors_a_fleet_plan_writes_to_are_its_servers_and_their_networks():
+    found = SimpleNamespace(networks={'n1': SimpleNamespace(hypervisors=['hv1', 'hv2', 'hv3']),
+                                      'n2': SimpleNamespace(hypervisors=['hv4'])})
+    nothing = FleetPlan([ServerPlan(name='a', hypervisor='hv1', port_records=[{'network': 'n1', 'name': 'a-eth0'}])])
+    assert fleet.written(found, nothing) == set()
+    create = ServerPlan(action='create', name='b', hypervisor='hv5', port_records=[{'network': 'n1', 'name': 'b-eth0'}])
+    delete = ServerPlan(action='delete', name='c', hypervisor='hv6', server={'ports': [{'network': 'n2'}]})
+    assert fleet.written(found, FleetPlan([create])) == {'hv1', 'hv2', 'hv3', 'hv5'}
+    assert fleet.written(found, FleetPlan([create, delete])) == {'hv1', 'hv2', 'hv3', 'hv4', 'hv5', 'hv6'}

@@ -33,7 +33,6 @@ VIR_STREAM_NONBLOCK = 1
 
 # virStorageVolInfoFlags: info() gives the file's size (physical) instead of the allocation
 VIR_STORAGE_VOL_GET_PHYSICAL = 1
-VIR_STORAGE_VOL_DIR = 2
 
 # virNetworkUpdateCommand, virNetworkUpdateSection, virNetworkUpdateFlags
 VIR_NETWORK_UPDATE_COMMAND_MODIFY = 1

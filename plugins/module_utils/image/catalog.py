@@ -21,7 +21,6 @@ import re
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import names
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.constants import VIR_STORAGE_VOL_DIR
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.image.files import DISK_FORMATS
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.pools import images_pool
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.recorded import CATALOG_PREFIX, CATALOG_SUFFIX
@@ -33,10 +32,6 @@ BASE_PATTERN = re.compile(r'^sha256-[0-9a-f]{64}\.(%s)$' % '|'.join(DISK_FORMATS
 
 CATALOG_FIELDS = ('name', 'checksum', 'disk_format', 'size', 'virtual_size', 'min_disk', 'min_ram',
                   'properties', 'base_volume', 'registered_at')
-
-
-# Base volumes are named for their content: sha256-<hex>.<format>.
-BASE_PREFIX = 'sha256-'
 
 
 def validate_name(name):
@@ -87,11 +82,9 @@ def image_names(h):
 
 
 def volume_names(h, pool=None):
-    """Names of the volumes in the images pool of hypervisor ``h``; a directory named like a base
-    volume is not one (it cannot back a disk), so it does not count as the image's content."""
+    """Names of all volumes in the images pool of hypervisor ``h``."""
     pool = pool or images_pool(h)
-    return frozenset(vol.name() for vol in pool.listAllVolumes(0)
-                     if not vol.name().startswith(BASE_PREFIX) or vol.info()[0] != VIR_STORAGE_VOL_DIR)
+    return frozenset(vol.name() for vol in pool.listAllVolumes(0))
 
 
 def find_image(h, name):

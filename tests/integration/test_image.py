@@ -460,9 +460,11 @@ def test_absent_removes_base_and_catalog(cl, tmp_path):
 
 def test_failure_on_one_hypervisor_is_undone_everywhere(cl, tmp_path):
     path = qcow2_file(tmp_path / 'tiny.qcow2')
-    # A directory where libvirt wants to create the base volume: creating it fails there.
+    # A dangling symlink where libvirt wants to create the base volume: creating it fails there,
+    # and a pool refresh (libvirt runs one after every upload, a run's lock record's too) does
+    # not list it as a volume, as it would a directory.
     blocker = os.path.join(cl.pool_dir(cl.names[1]), base_name(sha256_of(path), 'qcow2'))
-    os.mkdir(blocker)
+    os.symlink('/nonexistent/kvmcloud-test-blocker', blocker)
     try:
         before = cl.volumes()
         result = run_module('image', cl.args(filename=path))
@@ -470,5 +472,5 @@ def test_failure_on_one_hypervisor_is_undone_everywhere(cl, tmp_path):
                                     'undone everywhere')
         assert result['failed_hypervisors'] == [cl.names[1]]
     finally:
-        os.rmdir(blocker)
+        os.unlink(blocker)
     assert run_module('image', cl.args(filename=path))['changed'] is True

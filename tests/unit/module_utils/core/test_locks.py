@@ -20,7 +20,6 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.virt import Hy
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.volume_io import raw_volume_xml
 
 from handles import definition, handle
-from streaming import StreamingConnection
 
 LOCK = 'kvmcloud-lock.writers.%d.json'
 
@@ -38,21 +37,6 @@ class FakeTime:
         self.t += seconds
         self.slept += seconds
         self.sc.now += seconds
-
-
-@pytest.fixture
-def sc(test_conn):
-    conn = StreamingConnection(test_conn)
-    yield conn
-    pool = test_conn.storagePoolLookupByName('default-pool')
-    for vol in pool.listAllVolumes(0):
-        if vol.name().startswith('kvmcloud-'):
-            vol.delete(0)
-
-
-@pytest.fixture
-def h(sc):
-    return handle(sc, images_pool='default-pool')
 
 
 @pytest.fixture

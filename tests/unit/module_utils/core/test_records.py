@@ -12,23 +12,6 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.records import
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.volume_io import raw_volume_xml
 
 from handles import handle
-from streaming import StreamingConnection
-
-
-@pytest.fixture
-def sc(test_conn):
-    """The test driver with streams; the records' volumes are removed afterwards."""
-    conn = StreamingConnection(test_conn)
-    yield conn
-    pool = test_conn.storagePoolLookupByName('default-pool')
-    for vol in pool.listAllVolumes(0):
-        if vol.name().startswith('kvmcloud-'):
-            vol.delete(0)
-
-
-@pytest.fixture
-def h(sc):
-    return handle(sc, images_pool='default-pool')
 
 
 def names(sc):

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+import xml.etree.ElementTree as ET
 
 import libvirt
 import pytest
@@ -71,6 +72,15 @@ def cloud(hvs, projects=(), **kwargs):
     return cloud_definition(hvs, [{'name': 'demo'}, {'name': 'other'}] + list(projects), **kwargs)
 
 
+def pool_definition(pool):
+    """A pool's description without its allocation and free space: a directory pool's are the
+    filesystem's, which anything written on the host changes."""
+    desc = ET.fromstring(pool.XMLDesc(0))
+    for node in desc.findall('allocation') + desc.findall('available'):
+        desc.remove(node)
+    return ET.tostring(desc, encoding='unicode')
+
+
 def snapshot(hvs):
     """Every pool (definition, volumes and their sizes) and every domain (live and persistent
     descriptions) of each hypervisor: what a refusal must leave as it was."""
@@ -80,7 +90,7 @@ def snapshot(hvs):
             pools = {}
             for pool in conn.listAllStoragePools():
                 vols = sorted((v.name(), v.info()[1]) for v in pool.listAllVolumes()) if pool.isActive() else None
-                pools[pool.name()] = (pool.XMLDesc(0), vols)
+                pools[pool.name()] = (pool_definition(pool), vols)
             domains = {dom.name(): (dom.XMLDesc(0), dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
                        for dom in conn.listAllDomains()}
             state[hv['name']] = (pools, domains)
@@ -158,6 +168,44 @@ def test_a_volume_attached_to_a_server_is_refused_to_another(hvs):
     # Attaching again to the server that has it stays a no-op.
     assert unchanged(results[-1]), results[-1]
     assert snapshot([hv]) == before
+
+
+def test_a_new_server_is_not_given_a_volume_another_server_has(hvs, tiny_image_file):
+    """server and server_fleet attach a server's ``volumes`` as server_volume does: a volume
+    a server of the cloud has is refused in the plan (check mode says so), one a domain defined
+    outside kvmcloud has is refused before the domain is defined, and nothing is left."""
+    hv = hvs[0]
+    image, holder, outside = PREFIX + 'img', PREFIX + 'holder', PREFIX + 'outside'
+    args = {'cloud': cloud([hv]), 'project': 'demo', 'flavor': 'm1.tiny', 'image': image, 'power_state': 'stopped'}
+    define_server(hv, outside, running=True)
+    try:
+        for result in run_tasks(('image', {'cloud': cloud([hv]), 'name': image, 'filename': str(tiny_image_file)}),
+                                ('volume', volume_args(hvs, 'held')), ('volume', volume_args(hvs, 'taken')),
+                                ('server', dict(args, name=holder, volumes=[PREFIX + 'held'])),
+                                ('server_volume', {'cloud': cloud([hv]), 'server': outside,
+                                                   'volume': PREFIX + 'taken'})):
+            ok(result)
+        before = snapshot([hv])
+        fleet = {'cloud': cloud([hv]), 'project': 'demo', 'servers': [
+            {'name': PREFIX + name, 'flavor': 'm1.tiny', 'image': image, 'power_state': 'stopped',
+             'volumes': [PREFIX + 'spare']} for name in ('f1', 'f2')]}
+        results = run_tasks(*[('server', dict(args, name=PREFIX + 'second', volumes=[PREFIX + 'held']), check)
+                              for check in (True, False)],
+                            ('server', dict(args, name=PREFIX + 'third', volumes=[PREFIX + 'taken'])),
+                            ('server_fleet', fleet, True))
+        for result in results[:2]:
+            refused(result, "server '%ssecond': volume %sheld is attached to server %s" % (PREFIX, PREFIX, holder),
+                    'detach it there first')
+        refused(results[2], 'volume %staken is attached to domain %s of hypervisor %s' % (PREFIX, outside, hv['name']),
+                'detach it there first')
+        refused(results[3], "volume %sspare is also asked for by server %sf2" % (PREFIX, PREFIX))
+        assert snapshot([hv]) == before
+    finally:
+        # (second and third too, should a regression have made them)
+        for result in run_tasks(*[('server', dict(args, name=name, state='absent'))
+                                  for name in (holder, PREFIX + 'second', PREFIX + 'third')],
+                                ('image', {'cloud': cloud([hv]), 'name': image, 'state': 'absent'})):
+            ok(result)
 
 
 # -- item 2: a pool in use, or holding the cloud's volumes, is not deleted ----------------------

@@ -323,6 +323,32 @@ def check_catalogs(found, views, plans):
                     raise ValidationError("server '%s', port %s: %s" % (planned.name, record['name'], error.msg))
 
 
+def check_volumes(found, plans):
+    """A data volume goes to one server at a time: a server that gets a volume another server
+    of its hypervisor has (or another server of the run gets too) is refused before anything is written, since
+    two guests writing one qcow2 corrupt it. Detaching it from the other server is a step of
+    its own, so the refusal does not depend on the order the run would apply its servers in."""
+    holders = {}
+    for name, server in found.servers.items():
+        for volume in server.get('volumes') or ():
+            holders.setdefault((server['hypervisor'], volume), set()).add(name)
+    wanted = {}
+    for planned in plans:
+        if planned.action == DELETE:
+            continue
+        for volume in set(planned.spec['volumes']) - set((planned.server or {}).get('volumes') or ()):
+            wanted.setdefault((planned.hypervisor, volume), []).append(planned.name)
+    for (hypervisor, volume), servers in sorted(wanted.items()):
+        for name in servers:
+            attached = sorted(holders.get((hypervisor, volume), set()) - {name})
+            rivals = sorted(set(servers) - {name})
+            if attached or rivals:
+                raise ValidationError("server '%s': volume %s is %s; a volume is attached to one server at a "
+                                      "time: detach it there first, or give this server a volume of its own"
+                                      % (name, volume, 'attached to server %s' % ', '.join(attached) if attached
+                                         else 'also asked for by server %s' % ', '.join(rivals)))
+
+
 def plan_fleet(cloud, specs, found, absent=(), exclusive_project=None, rebuild=False, new_uuid=None,
                allow_unreachable=False):
     """The :class:`FleetPlan` for the servers ``specs`` (validated by :mod:`.spec`) and the
@@ -357,6 +383,7 @@ def plan_fleet(cloud, specs, found, absent=(), exclusive_project=None, rebuild=F
         planned.uuid = new_uuid() if new_uuid else None
         planned.seed = seed_files(cloud, planned.spec, planned.uuid or '<new>', records, planner.views)
     check_catalogs(found, planner.views, plans)
+    check_volumes(found, plans)
     for planned in plans:
         if planned.action == CREATE:
             planned.before, planned.after = {}, planned.summary()

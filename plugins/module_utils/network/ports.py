@@ -249,8 +249,8 @@ def write_ports(h, network, add, remove):
 
 
 def _plan_port(cm, hypervisors):
-    """``(view, record, hypervisors the network is on, planned)`` of the port module's run, or
-    None when neither the network nor so the port exists anywhere."""
+    """``(view, record, hypervisors the network is on, planned, warning)`` of the port module's
+    run, or None when neither the network nor so the port exists anywhere."""
     params = cm.params
     name = validate_name(params['name'])
     network = params['network']
@@ -260,6 +260,7 @@ def _plan_port(cm, hypervisors):
         if params['state'] == 'present' or err.details['unreachable']:
             raise
         return None
+    warning = None
     if params['state'] == 'present':
         existing = view.records.get(name)
         record = plan_record(cm.cloud, view, params)
@@ -268,14 +269,12 @@ def _plan_port(cm, hypervisors):
             # the cloud must be readable.
             _reached, unreachable = map_reachable(cm, lambda h: None, cm.cloud.hypervisors, 'connecting')
             warning = allocation_check("allocating port '%s'" % name, unreachable, cm.allow_unreachable)
-            if warning:
-                cm.warn(warning)
     else:
         record = view.records.get(name)
     on = [hv for hv in hypervisors if hv.name in view.hypervisors]
     planned = plan_on_hypervisors(cm, lambda h: Port(h, network, name, record or {'name': name}), on,
                                   'the port module')
-    return view, record, on, planned
+    return view, record, on, planned, warning
 
 
 def run_port(cm):
@@ -288,7 +287,10 @@ def run_port(cm):
     if found is None:
         # No network anywhere, so no port either: absent already.
         return {'changed': False, 'diff': {'before': {}, 'after': {}}, 'port': None, 'unreachable_hypervisors': []}
-    view, record, on, planned = found
+    view, record, on, planned, warning = found
+    if warning:
+        # once, though the run planned twice (again under the locks)
+        cm.warn(warning)
     out = apply_on_hypervisors(cm, planned, 'ports', 'the port module')
     out.pop('ports')
     out['port'] = None

@@ -262,3 +262,22 @@ def test_an_unknown_image_or_security_group_is_refused_by_the_plan():
                       catalogs(survey_of(), groups=('web',))).changed
     # Not read (a no-op needs no catalog): not checked.
     assert plan_fleet(CLOUD, specs({'image': 'nope'}), survey_of()).changed
+
+
+def test_a_volume_another_server_has_or_gets_is_refused_by_the_plan():
+    db1, record = existing('db1', volumes=['data'])
+    found = survey_of([db1], [record])
+    with pytest.raises(ValidationError, match=r"server 'web1': volume data is attached to server db1; a volume is "
+                                              r"attached to one server at a time: detach it there first"):
+        plan_fleet(CLOUD, specs({'name': 'db1', 'volumes': ['data']}, {'volumes': ['data'], 'hypervisor': 'hv1'}),
+                   found)
+    # Moved in one run (db1 lets go, web1 takes it): still refused, whatever order the run applies.
+    with pytest.raises(ValidationError, match=r"volume data is attached to server db1"):
+        plan_fleet(CLOUD, specs({'name': 'db1'}, {'volumes': ['data'], 'hypervisor': 'hv1'}), found)
+    with pytest.raises(ValidationError, match=r"server 'web1': volume spare is also asked for by server web2"):
+        plan_fleet(CLOUD, specs({'volumes': ['spare'], 'hypervisor': 'hv2'},
+                                {'name': 'web2', 'volumes': ['spare'], 'hypervisor': 'hv2'}), survey_of())
+    # A volume of the same name on another hypervisor is another volume; the holder keeps its own.
+    plan = plan_fleet(CLOUD, specs({'name': 'db1', 'volumes': ['data']}, {'volumes': ['data'], 'hypervisor': 'hv2'}),
+                      found)
+    assert [p.name for p in plan.of(CREATE)] == ['web1']

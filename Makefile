@@ -59,7 +59,7 @@ unit: venv
 	pytest -q tests/unit
 
 integration: venv
-	pytest -q -m integration tests/integration
+	pytest -q -m integration --durations=10 --junitxml=build/reports/integration.xml tests/integration
 
 sanity: venv
 	tests/sanity.sh

@@ -32,7 +32,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.pools impor
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.storage.streams import write_volume
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume import disks
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume.service import create_volume
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume.volumes import attachments, delete_found, find_on
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume.volumes import attachments_elsewhere, delete_found, find_on
 
 GIB = 1024 ** 3
 # A qcow2 overlay no guest has written to holds only its header and tables.
@@ -50,7 +50,7 @@ def attached_volume(h, name, server):
     found = find_on(h, name)
     if found is None:
         raise ValidationError('volume %s is not on hypervisor %s, where server %s is' % (name, h.name, server))
-    others = sorted(set(a['server'] for a in attachments(h, found.path)) - {server})
+    others = sorted({a['server'] for a in attachments_elsewhere(h, found.path, server)})
     if others:
         # a domain the plan did not see as a server of the cloud (defined outside kvmcloud)
         raise ValidationError('server %s: volume %s is attached to domain %s of hypervisor %s; a volume is '

@@ -325,9 +325,10 @@ def check_catalogs(found, views, plans):
 
 def check_volumes(found, plans):
     """A data volume goes to one server at a time: a server that gets a volume another server
-    of its hypervisor has (or another server of the run gets too) is refused before anything is written, since
-    two guests writing one qcow2 corrupt it. Detaching it from the other server is a step of
-    its own, so the refusal does not depend on the order the run would apply its servers in."""
+    of its hypervisor has (or another server of the run gets too) is refused before anything
+    is written, since two guests writing one qcow2 corrupt it. Detaching it from the other
+    server is a step of its own, so the refusal does not depend on the order the run would
+    apply its servers in."""
     holders = {}
     for name, server in found.servers.items():
         for volume in server.get('volumes') or ():

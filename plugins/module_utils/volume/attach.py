@@ -12,7 +12,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import 
     KvmcloudError, LibvirtCallError, ValidationError)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.reconcile import LIVE, Resource, reconcile
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume import disks
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume.volumes import attachments, find_on, validate_name
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume.volumes import attachments_elsewhere, find_on, validate_name
 
 
 def find_server(cm, name, hypervisor=None, missing_ok=False):
@@ -104,8 +104,7 @@ class Attachment(Resource):
                                   % (volume, self.dom.name(), device, self.params['device']))
         if not the_plan:
             return
-        # One server at a time: two guests writing one qcow2 corrupt it.
-        others = [a for a in attachments(self.h, self.found.path) if a['server'] != self.dom.name()]
+        others = attachments_elsewhere(self.h, self.found.path, self.dom.name())
         if others:
             raise ValidationError('volume %s is attached to server %s; detach it from there first '
                                   '(kvmcloud.cloud.server_volume state: absent) before attaching it to %s'

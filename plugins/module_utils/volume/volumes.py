@@ -83,6 +83,12 @@ def attachments(h, path):
     return sorted(found, key=lambda a: (a['server'], a['device']))
 
 
+def attachments_elsewhere(h, path, server):
+    """The :func:`attachments` of the volume at ``path`` by domains other than ``server``: a
+    volume is attached to one server at a time, since two guests writing one qcow2 corrupt it."""
+    return [a for a in attachments(h, path) if a['server'] != server]
+
+
 class Found:
     """A data volume as found in a pool of hypervisor ``h``: the libvirt volume and its record."""
 

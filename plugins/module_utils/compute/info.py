@@ -8,8 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.domain import (
-    describe_server, read_servers, server_facts)
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.domain import describe_server, read_servers
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import quotas
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.fanout import map_reachable, unreachable_list
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.records import read_ports
@@ -26,29 +25,28 @@ def _matches(facts, params):
     return set(params.get('tags') or []) <= set(facts.get('tags') or [])
 
 
-def _read_servers(params):
-    def read(h):
-        listed = []
-        leases = {}
-        for dom in h.listAllDomains(0):
-            facts = server_facts(dom, h.name)
-            if facts is None or not _matches(facts, params):
-                continue
-            entry = describe_server(facts, h.hv)
-            for port in entry['ports']:
-                if port['network'] not in leases:
-                    net = h.network(port['network'])
-                    leases[port['network']] = ({lease['mac'].lower(): lease['ipaddr'] for lease in net.DHCPLeases()
-                                                if lease.get('mac')} if net is not None and net.isActive() else {})
-                port['leased_ip'] = leases[port['network']].get(port['mac'])
-            if dom.isActive():
-                stats = dom.info()
-                entry['usage'] = {'cpu_time_ns': stats[4], 'memory_kib': stats[2]}
-            else:
-                entry['usage'] = {'cpu_time_ns': 0, 'memory_kib': 0}
-            listed.append(entry)
-        return listed
-    return read
+def listed_servers(h, match=None):
+    """The servers of hypervisor ``h`` as ``server_info`` returns them (those ``match(facts)``
+    accepts, when given), sorted by name: the survey's bulk read (:func:`~.domain.read_servers`,
+    with usage), then one read of the DHCP leases of each network their ports are on. The
+    inventory plugin lists the same."""
+    listed = []
+    leases = {}
+    servers = read_servers(h, usage=True)
+    for name in sorted(servers):
+        facts = servers[name]
+        if match is not None and not match(facts):
+            continue
+        entry = describe_server(facts, h.hv)
+        for port in entry['ports']:
+            if port['network'] not in leases:
+                net = h.network(port['network'])
+                leases[port['network']] = ({lease['mac'].lower(): lease['ipaddr'] for lease in net.DHCPLeases()
+                                            if lease.get('mac')} if net is not None and net.isActive() else {})
+            port['leased_ip'] = leases[port['network']].get(port['mac'])
+        entry['usage'] = facts['usage']
+        listed.append(entry)
+    return listed
 
 
 def run_server_info(cm):
@@ -56,7 +54,8 @@ def run_server_info(cm):
     named), filtered."""
     params = cm.params
     hypervisors = cm.cloud.select_hypervisors([params['hypervisor']] if params.get('hypervisor') else None)
-    found, unreachable = map_reachable(cm, _read_servers(params), hypervisors, 'reading the servers')
+    found, unreachable = map_reachable(cm, lambda h: listed_servers(h, lambda facts: _matches(facts, params)),
+                                       hypervisors, 'reading the servers')
     servers = [server for _hv, listed in found for server in listed]
     return {'changed': False, 'servers': sorted(servers, key=lambda s: s['name']),
             'unreachable_hypervisors': unreachable_list(unreachable)}

@@ -95,3 +95,20 @@ def test_the_bulk_read_gives_what_reading_each_domain_gives(test_conn, hv1):
                     dom.destroy()
                 if dom.name() != 'web4':
                     dom.undefine()
+
+
+def test_the_bulk_read_gives_usage_when_asked_and_reads_it_of_running_servers_only(test_conn, hv1, monkeypatch):
+    xml = render()
+    made = [test_conn.defineXML(xml)]
+    made.append(test_conn.defineXML(xml.replace('<name>web1</name>', '<name>web2</name>').replace(
+        '6f0c4a34-8a58-4d54-9d59-3a1d2a2d1e01', '6f0c4a34-8a58-4d54-9d59-3a1d2a2d1e02')))
+    made[0].create()
+    try:
+        assert 'usage' not in servers.read_servers(hv1)['web1']
+        found = servers.read_servers(hv1, usage=True)
+        assert found['web1']['usage']['cpu_time_ns'] > 0 and found['web1']['usage']['memory_kib'] == 128 * 1024
+        assert found['web2']['usage'] == {'cpu_time_ns': 0, 'memory_kib': 0}
+    finally:
+        made[0].destroy()
+        for dom in made:
+            dom.undefine()

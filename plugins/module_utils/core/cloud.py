@@ -14,9 +14,12 @@ __metaclass__ = type
 
 import base64
 import binascii
+import copy
 import struct
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import names
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import ValidationError
@@ -192,6 +195,17 @@ class CloudDefinition:
     flavors: List[Flavor] = field(default_factory=list)
     projects: List[Project] = field(default_factory=list)
     keypairs: List[Keypair] = field(default_factory=list)
+
+    @classmethod
+    def from_option(cls, value):
+        """Validate a ``cloud`` option's raw value as a module's argument spec does (types,
+        defaults, unknown keys), then build the definition: for code that has no module, such
+        as the inventory plugin."""
+        # A copy: the validator fills sub-options into a default ({} of quotas) in place.
+        result = ArgumentSpecValidator(copy.deepcopy(CLOUD_ARGUMENT_SPEC)).validate({'cloud': value})
+        if result.error_messages:
+            raise ValidationError('the cloud definition is not valid: %s' % '; '.join(result.error_messages))
+        return cls.from_params(result.validated_parameters['cloud'])
 
     @classmethod
     def from_params(cls, params):

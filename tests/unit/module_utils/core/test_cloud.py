@@ -256,3 +256,16 @@ def test_wait_timeouts_that_can_be_met_are_accepted(wait, timeout, zero_allowed)
 def test_wait_timeouts_that_cannot_be_met_are_refused(wait, timeout, zero_allowed, words):
     with pytest.raises(ValidationError, match=words.replace('(', r'\(')):
         check_wait_timeout(wait, timeout, zero_allowed=zero_allowed)
+
+
+def test_from_option_validates_like_a_module_and_leaves_the_spec_as_it_was():
+    before = copy.deepcopy(CLOUD_SPEC)
+    cloud = CloudDefinition.from_option({'hypervisors': [{'name': 'a', 'uri': 'test:///default', 'enabled': 'no'}],
+                                         'projects': [{'name': 'p'}]})
+    assert cloud.hypervisors[0].enabled is False and cloud.hypervisors[0].zone == 'nova'
+    assert cloud.projects[0].quotas == {}
+    assert CLOUD_SPEC == before
+    with pytest.raises(ValidationError, match=r'cloud.hypervisors.colour\. Supported parameters'):
+        CloudDefinition.from_option({'hypervisors': [{'name': 'a', 'uri': 'x', 'colour': 'blue'}]})
+    with pytest.raises(ValidationError, match='missing required arguments: uri'):
+        CloudDefinition.from_option({'hypervisors': [{'name': 'a'}]})

@@ -9,11 +9,17 @@ import os
 import sys
 
 import pytest
+from ansible.utils.collection_loader import AnsibleCollectionConfig
+from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COLLECTIONS = os.path.join(REPO, 'collections')
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
+# Import the collection as Ansible does (ansible-test units does the same), so that Ansible's
+# plugin loader finds its plugins by name too (the inventory plugin's tests load it so).
+if AnsibleCollectionConfig.collection_finder is None:
+    _AnsibleCollectionFinder(paths=[COLLECTIONS])._install()  # pylint: disable=protected-access
 
 libvirt = pytest.importorskip('libvirt')
 

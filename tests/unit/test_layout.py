@@ -25,6 +25,8 @@ LAYERS = {
     'volume': {'core', 'storage', 'image'},
     'compute': {'core', 'storage', 'image', 'volume', 'network', 'hypervisor'},
     'cloud': {'core', 'storage', 'image', 'volume', 'network', 'hypervisor', 'compute'},
+    # Beside compute: what the inventory plugin reads of the servers and makes hosts of.
+    'inventory': {'core', 'storage', 'image', 'volume', 'network', 'hypervisor', 'compute'},
 }
 MAX_FILE_LINES = 400
 MAX_CLASS_LINES = 200

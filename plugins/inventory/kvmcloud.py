@@ -107,6 +107,7 @@ groups:
 compose:
   ansible_python_interpreter: "'/usr/bin/python3'"
 
+---
 # The cloud inline, servers cached for ten minutes in JSON files.
 plugin: kvmcloud.cloud.kvmcloud
 cloud:
@@ -130,7 +131,6 @@ from ansible.inventory.group import to_safe_group_name
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.fanout import unreachable_list
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.session import ControllerSession
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.inventory.hosts import (
     group_names, host_vars, proxy_jump, selected)
@@ -221,7 +221,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         names = sorted(found['unreachable'])
         message = ('kvmcloud inventory %s: hypervisor%s %s could not be reached, so %s servers are not listed: %s'
                    % (path, 's' if len(names) > 1 else '', ', '.join(names), 'their' if len(names) > 1 else 'its',
-                      '; '.join(unreachable_list(found['unreachable']))))
+                      '; '.join(found['unreachable'][name] for name in names)))
         if self.get_option('fail_on_errors'):
             raise AnsibleParserError(message)
         self.display.warning(message)

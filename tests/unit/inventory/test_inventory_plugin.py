@@ -187,7 +187,8 @@ def test_an_unreachable_hypervisor_is_a_warning_naming_it(tmp_path, cloud, warni
     inventory = parse(config(tmp_path, cloud=cloud))
     assert sorted(inventory.hosts) == ['db1', 'web1', 'web2']
     assert len(warnings) == 1 and 'hypervisor hv2 could not be reached' in warnings[0], warnings
-    assert 'hv2: ' in warnings[0] and 'hv1' not in warnings[0]
+    assert 'hypervisor hv2 (test://%s) is unreachable' % (tmp_path / 'hv2.xml') in warnings[0]
+    assert 'hv1' not in warnings[0]
 
 
 def test_fail_on_errors_makes_an_unreachable_hypervisor_fatal(tmp_path, cloud):

@@ -336,3 +336,16 @@ def test_the_example_configuration_reads_the_local_inventorys_cloud(monkeypatch,
     inventory = parse(os.path.join(REPO, 'inventories', 'local-servers', 'demo.kvmcloud.yml'))
     assert attempted == ['qemu:///system'] and list(inventory.hosts) == []
     assert 'hypervisor localhost could not be reached' in warnings[0]
+
+
+def test_every_connection_is_closed_at_the_end_on_success_and_on_error(tmp_path, cloud, monkeypatch):
+    opened, closed = [], []
+    real_open, real_close = virt.open_connection, virt.close_connection
+    monkeypatch.setattr(virt, 'open_connection', lambda hv: opened.append(hv.name) or real_open(hv))
+    monkeypatch.setattr(virt, 'close_connection', lambda h: closed.append(h.name) or real_close(h))
+    parse(config(tmp_path, cloud=cloud))
+    assert sorted(opened) == sorted(closed) == ['hv1', 'hv2']
+    cloud['hypervisors'][1]['uri'] = node_file(tmp_path / 'hv2.xml', {'web1': {}})
+    with pytest.raises(AnsibleParserError):
+        parse(config(tmp_path, cloud=cloud))
+    assert sorted(opened) == sorted(closed) == ['hv1', 'hv1', 'hv2', 'hv2']

@@ -49,7 +49,7 @@ def servers(inv_hypervisors, tiny_image_file):
             dict(common, name=PREFIX + 'web1', project='demo', hypervisor=hvs[0]['name'], tags=['web'],
                  meta={'tier': 'front'}, networks=[{'network': NET}]),
             dict(common, name=PREFIX + 'web2', project='demo', hypervisor=hvs[1]['name'], tags=['web'],
-                 networks=[{'network': NET, 'fixed_ip': '10.250.61.50'}]),
+                 networks=[{'network': NET, 'fixed_ip': '10.250.61.150'}]),
             dict(common, name=PREFIX + 'job1', project='ops', hypervisor=hvs[1]['name'], networks=[]),
         ]))
         assert not fleet['failed'], fleet
@@ -69,10 +69,21 @@ def inventory(tmp_path, hvs, *args, **options):
     return proc.stdout, proc.stderr
 
 
+def plain(value):
+    """ansible-inventory's JSON without its markers of untrusted strings."""
+    if isinstance(value, dict):
+        if set(value) == {'__ansible_unsafe'}:
+            return value['__ansible_unsafe']
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
+
+
 def listed(tmp_path, hvs, *args, **options):
     """``--list`` as ``({group: sorted hosts}, {host: vars}, stderr)``."""
     out, err = inventory(tmp_path, hvs, '--list', *args, **options)
-    data = json.loads(out)
+    data = plain(json.loads(out))
     groups = {name: sorted(body.get('hosts', [])) for name, body in data.items()
               if name not in ('_meta', 'all', 'ungrouped')}
     return groups, data['_meta']['hostvars'], err
@@ -92,7 +103,7 @@ def test_servers_are_hosts_in_their_groups_at_their_fixed_addresses(tmp_path, in
     }
     assert {name: groups.get(name) for name in expected} == expected
     assert hostvars[web1]['ansible_host'] == servers[web1]['addresses'][NET] == '10.250.61.100'
-    assert hostvars[web2]['ansible_host'] == servers[web2]['addresses'][NET] == '10.250.61.50'
+    assert hostvars[web2]['ansible_host'] == servers[web2]['addresses'][NET] == '10.250.61.150'
     assert 'ansible_host' not in hostvars[job1], 'a server without a port has no address'
     assert {hostvars[name]['ansible_user'] for name in (web1, web2, job1)} == {'tester'}
     for name, server in servers.items():
@@ -131,9 +142,9 @@ def test_with_the_cache_a_second_run_needs_no_libvirtd(tmp_path, inv_hypervisors
         config.write_text(yaml.safe_dump({'plugin': 'kvmcloud.cloud.kvmcloud', 'cloud_file': 'cloud.yml',
                                           'fail_on_errors': True}))
         proc = subprocess.run([str(BIN / 'ansible-inventory'), '-i', str(config), '--list'], cwd=ROOT,
-                              env=ansible_env({'ANSIBLE_INVENTORY_UNPARSED_FAILED': '1'}),
-                              capture_output=True, text=True, check=False, timeout=120)
-        assert proc.returncode != 0 and 'hypervisor %s could not be reached' % gone['name'] in proc.stderr, \
-            proc.stdout + proc.stderr
+                              env=ansible_env(), capture_output=True, text=True, check=False, timeout=120)
+        # The source fails as a whole: not one of its hosts is listed.
+        assert 'Failed to parse' in proc.stderr and 'hypervisor %s could not be reached' % gone['name'] in proc.stderr
+        assert PREFIX not in proc.stdout, proc.stdout
     finally:
         restart_libvirtd(gone)

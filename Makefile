@@ -22,7 +22,7 @@ export ANSIBLE_GALAXY_DISABLE_GPG_VERIFY := 1
 # and the image module checks qcow2 images with qemu-img (qemu-utils).
 CONTROLLER_DEBS := gcc pkg-config libvirt-dev git shellcheck qemu-utils
 
-.PHONY: help cloud test venv hypervisor image unit integration sanity lint molecule build clean bench bench-rerun bench-payload
+.PHONY: help cloud test venv hypervisor image debian-image unit integration sanity lint molecule build clean bench bench-rerun bench-payload
 
 help:
 	@echo "make cloud  - install, set this machine up as a hypervisor and bring the cloud up"
@@ -54,6 +54,10 @@ hypervisor: venv
 # The tiny guest image (docs/tiny-image.md), into build/images/.
 image: venv
 	ansible-playbook playbooks/tiny_image.yml
+
+# The Debian 12 guest image with cloud-init (roles/debian_image), into build/images/.
+debian-image: venv
+	ansible-playbook playbooks/debian_image.yml
 
 unit: venv
 	pytest -q tests/unit

@@ -24,13 +24,14 @@ description:
     RV(reboot_required) when the server runs; a larger disk grows live; another image needs
     O(rebuild=true); tags, meta and the power state change in place.
 extends_documentation_fragment:
-  - kvmcloud.cloud.cloud
   - kvmcloud.cloud.allocation
-  - kvmcloud.cloud.locks
-  - kvmcloud.cloud.wait
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
+  - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.cloud_init
+  - kvmcloud.cloud.locks
   - kvmcloud.cloud.server
+  - kvmcloud.cloud.wait
 author:
   - kvmcloud developers (@kvmcloud)
 options:
@@ -111,6 +112,8 @@ servers:
     - The server after the run (predicted in check mode), a list of one; empty after O(state=absent).
     - Each as M(kvmcloud.cloud.server_info) describes it, without C(usage) and the ports' C(leased_ip); in check
       mode, a server not created yet has what the plan knows (its C(uuid) is null).
+    - A server this run created has C(cloud_init) too with O(wait_for_cloud_init=true), what cloud-init
+      reported when it finished (C(status) V(done) or V(error), C(errors), C(datasource)).
   returned: always
   type: list
   elements: dict
@@ -130,7 +133,8 @@ def main():
     CloudModule(
         argument_spec=dict(SERVER_SPEC, delete_volumes=dict(type='bool', default=False),
                            rebuild=dict(type='bool', default=False),
-                           wait_for_ready=dict(type='bool', default=False)),
+                           wait_for_ready=dict(type='bool', default=False),
+                           wait_for_cloud_init=dict(type='bool', default=False)),
         waits=True,
         allocates=True,
         writes=True,

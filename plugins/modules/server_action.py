@@ -41,10 +41,11 @@ description:
   - When anything fails on the target, what was made there is removed again, and the server is
     started again on its source if it ran. The serial console log stays on the source.
 extends_documentation_fragment:
+  - kvmcloud.cloud.attributes
   - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.cloud_init
   - kvmcloud.cloud.locks
   - kvmcloud.cloud.wait
-  - kvmcloud.cloud.attributes
 author:
   - kvmcloud developers (@kvmcloud)
 attributes:
@@ -158,6 +159,23 @@ steps:
   type: list
   elements: str
   sample: [shutdown, copy root disk to hv2, copy seed to hv2, define on hv2, start on hv2, remove from hv1]
+cloud_init:
+  description:
+    - What cloud-init reported when it finished on the guest the action booted (O(wait_for_cloud_init)).
+  returned: when O(wait_for_cloud_init=true) and the action booted the guest
+  type: dict
+  contains:
+    status:
+      description: V(done), or V(error) when cloud-init reported errors.
+      type: str
+    errors:
+      description: The errors of cloud-init's C(result.json).
+      type: list
+      elements: str
+    datasource:
+      description: The datasource cloud-init used, as it names it.
+      type: str
+  sample: {status: done, errors: [], datasource: "DataSourceNoCloud [seed=/dev/sr0][dsmode=net]"}
 unreachable_hypervisors:
   description: Hypervisors that could not be reached and were skipped, with the reason.
   returned: always
@@ -178,6 +196,7 @@ def main():
             reboot_type=dict(type='str', choices=list(REBOOT_TYPES), default='soft'),
             image=dict(type='str'),
             target=dict(type='str'),
+            wait_for_cloud_init=dict(type='bool', default=False),
         ),
         waits=True,
         writes=True,

@@ -23,13 +23,14 @@ description:
     C(flavor), C(image), C(networks), C(volumes), C(key_name), C(user_data), C(meta), C(tags),
     C(availability_zone), C(hypervisor), C(server_group), C(power_state), C(state)).
 extends_documentation_fragment:
-  - kvmcloud.cloud.cloud
   - kvmcloud.cloud.allocation
-  - kvmcloud.cloud.locks
-  - kvmcloud.cloud.wait
   - kvmcloud.cloud.attributes
   - kvmcloud.cloud.attributes.state_module
+  - kvmcloud.cloud.cloud
+  - kvmcloud.cloud.cloud_init
+  - kvmcloud.cloud.locks
   - kvmcloud.cloud.server.servers
+  - kvmcloud.cloud.wait
 author:
   - kvmcloud developers (@kvmcloud)
 options:

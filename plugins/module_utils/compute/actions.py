@@ -13,15 +13,18 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import posixpath
+import time
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute import placement
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.apply import replace_root_disk
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.domain import (
     describe_server, power_state, server_facts, set_metadata)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.migration import Migration, backing_of
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.power import running_with_leases, shut_down
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.power import (
+    ConsoleWatch, running_with_leases, shut_down, wait_for_cloud_init)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.spec import root_volume_name, validate_name
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.survey import placement_hosts, survey
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.constants import VIR_DOMAIN_START_PAUSED
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import ValidationError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.fanout import unreachable_list
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.locks import plan_under_lock
@@ -130,6 +133,8 @@ class Action:
         self.marks = {}
         self.migration = None
         self.rebuild = None
+        self.watch = None       # the console, opened before the guest boots, with wait_for_cloud_init
+        self.cloud_init = None  # what cloud-init reported
 
     # -- planning --
 
@@ -187,17 +192,41 @@ class Action:
         action = self.params['action']
         if not self.steps:
             return
-        if action == 'migrate':
-            self.steps = self.migration.run(self.params['force'], self.cm.wait_timeout)
-            self.h = self.migration.target
-        elif action == 'rebuild':
-            self._run_rebuild()
-        else:
-            self._run_power_steps()
-        if self.cm.wait and self.after['power_state'] != 'stopped':
-            wait_for(Predicate('server %s to be %s' % (self.name, self.after['power_state']),
-                               lambda: _settled(self.h, self.server, self.after['power_state'])),
-                     self.cm.wait_timeout)
+        deadline = time.monotonic() + self.cm.wait_timeout
+        try:
+            if action == 'migrate':
+                self.steps = self.migration.run(self.params['force'], self.cm.wait_timeout)
+                self.h = self.migration.target
+            elif action == 'rebuild':
+                self._run_rebuild()
+            else:
+                self._run_power_steps()
+            if self.cm.wait and self.after['power_state'] != 'stopped':
+                wait_for(Predicate('server %s to be %s' % (self.name, self.after['power_state']),
+                                   lambda: _settled(self.h, self.server, self.after['power_state'])),
+                         self.cm.wait_timeout)
+            if self.watch is not None:
+                self.cloud_init = wait_for_cloud_init(self.watch, self.name, self.server['uuid'],
+                                                      max(0, deadline - time.monotonic()))
+                for error in self.cloud_init['errors']:
+                    self.cm.warn('server %s: cloud-init reported an error: %s' % (self.name, error))
+        finally:
+            if self.watch is not None:
+                self.watch.close()
+
+    def _watching(self):
+        """Whether to watch the console of the guest this action boots, for cloud-init's end."""
+        return bool(self.cm.wait and self.params.get('wait_for_cloud_init') and self.after['power_state'] == 'running')
+
+    def _boot(self, dom):
+        """Start ``dom``; with wait_for_cloud_init paused first, so that its console is watched
+        from the first line."""
+        if not self._watching():
+            dom.create()
+            return
+        dom.createWithFlags(VIR_DOMAIN_START_PAUSED)
+        self.watch = ConsoleWatch(self.h, dom)
+        dom.resume()
 
     def _dom(self):
         return self.h.about(self.name).lookupByName(self.name)
@@ -208,9 +237,14 @@ class Action:
         for step in self.steps:
             if step == 'shutdown':
                 done.extend(shut_down(dom, self.cm.wait_timeout, self.params['force'], self.cm.wait))
+                continue
+            if step == 'start':
+                self._boot(dom)
             else:
+                if step in ('reboot', 'reset') and self._watching():
+                    self.watch = ConsoleWatch(self.h, dom)
                 _power_call(dom, step)
-                done.append(step)
+            done.append(step)
         self.steps = done
 
     def _run_rebuild(self):
@@ -222,7 +256,7 @@ class Action:
         if self.rebuild['image'] != self.server.get('image'):
             set_metadata(self.h, dom, image=self.rebuild['image'])
         if was != 'stopped':
-            dom.create()
+            self._boot(dom)
         if was == 'paused':
             dom.suspend()
 
@@ -237,7 +271,7 @@ class Action:
         else:
             facts = server_facts(self._dom(), self.h.name)
             hv = self.h.hv
-        return {
+        out = {
             'changed': bool(the_plan),
             'action': self.params['action'],
             'steps': self.steps,
@@ -245,6 +279,9 @@ class Action:
             'server': describe_server(facts, hv),
             'unreachable_hypervisors': unreachable_list(self.unreachable),
         }
+        if self.cloud_init is not None:
+            out['cloud_init'] = self.cloud_init
+        return out
 
 
 def _planned(cm):
@@ -268,7 +305,7 @@ def run_action(cm):
 
 
 def _power_call(dom, step):
-    how = {'start': (dom.create,), 'resume': (dom.resume,), 'suspend': (dom.suspend,),
+    how = {'resume': (dom.resume,), 'suspend': (dom.suspend,),
            'reboot': (dom.reboot, 0), 'reset': (dom.reset, 0)}[step]
     how[0](*how[1:])
 

@@ -12,7 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute import seed_iso
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute import seed_iso, seeds
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.domain import (
     domain_xml, interface_element, persistent_description, replace_metadata)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.power import ConsoleWatch, set_power_state
@@ -112,7 +112,7 @@ def create(h, planned, virt_type, watch_console=False):
             root = create_overlay(pool, root_volume_name(planned.name), base_volume(h, image),
                                   (spec['flavor']['disk'] or 0) * GIB)
             undo.add('delete its root disk', root.delete, 0)
-        seed = write_volume(h, pool, seed_volume_name(planned.name), seed_iso.build_iso(planned.seed))
+        seed = write_volume(h, pool, seed_volume_name(planned.name), seed_image(planned))
         undo.add('delete its seed', seed.delete, 0)
         volume_disks = []
         for index, name in enumerate(spec['volumes']):
@@ -133,6 +133,11 @@ def create(h, planned, virt_type, watch_console=False):
         if spec['power_state'] == 'paused':
             dom.suspend()
     return watch
+
+
+def seed_image(planned):
+    """The bytes of the seed ISO of server ``planned``: its seed files and kvmcloud's vendor-data."""
+    return seed_iso.build_iso(seeds.iso_files(planned.seed))
 
 
 def leftovers(connections, planned):
@@ -232,7 +237,7 @@ def redefine(h, dom, planned, new_seed):
         node.text = str(flavor['ram'])
         node.set('unit', 'MiB')
     if new_seed:
-        write_volume(h, volumes_pool(h), seed_volume_name(planned.name), seed_iso.build_iso(planned.seed))
+        write_volume(h, volumes_pool(h), seed_volume_name(planned.name), seed_image(planned))
     replace_metadata(desc, planned.metadata(now()))
     h.about(planned.name).defineXML(xmlutil.tostring(desc))
 

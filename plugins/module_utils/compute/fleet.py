@@ -27,7 +27,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute import appl
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.domain import describe_server, server_facts
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.plan import (
     doomed, involved_networks, plan_fleet, random_uuid)
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.power import running_with_leases
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.power import running_with_leases, wait_for_cloud_init
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.spec import (
     SERVER_SPEC, spec_from_params, validate_server_options)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.survey import (
@@ -50,13 +50,16 @@ CREATE_THREADS = 4
 class Fleet:
     """Applying one :class:`~.plan.FleetPlan`, waiting for it and describing the result."""
 
-    def __init__(self, cm, found, fleet_plan, delete_volumes=False, watch_consoles=False):
+    def __init__(self, cm, found, fleet_plan, delete_volumes=False, wait_for_ready=False, wait_for_cloud_init=False):
         self.cm = cm
         self.found = found
         self.plan = fleet_plan
         self.delete_volumes = delete_volumes
-        self.watch_consoles = watch_consoles
+        self.wait_for_ready = wait_for_ready
+        self.wait_for_cloud_init = wait_for_cloud_init
+        self.watch_consoles = wait_for_ready or wait_for_cloud_init
         self.consoles = {}
+        self.cloud_init = {}  # server name -> what cloud-init reported, for those waited for
         self._lock = threading.Lock()
         self.status = {}     # server name -> 'started' or 'done'
         self.done = False    # whether the run changed something besides the servers' own steps
@@ -194,9 +197,9 @@ class Fleet:
 
     def wait(self):
         """Servers this run created or started run, and each of their ports has its address
-        leased; with console watches, each also printed its ready marker. (An interface
-        hot-plugged into a running guest gets its address when the guest configures it; that
-        is not waited for.)"""
+        leased; with console watches, each also printed its ready marker, or reported that
+        cloud-init finished (its errors are warnings). (An interface hot-plugged into a running
+        guest gets its address when the guest configures it; that is not waited for.)"""
         deadline = time.monotonic() + self.cm.wait_timeout
         for planned in [p for p in self.plan.servers if p.starts]:
             h = self.cm.connections.get(planned.hypervisor)
@@ -204,10 +207,15 @@ class Fleet:
                                lambda p=planned: running_with_leases(h, p.name, p.port_records)),
                      max(0, deadline - time.monotonic()))
             console = self.consoles.get(planned.name)
-            if console is not None:
+            if console is not None and self.wait_for_ready:
                 marker = 'kvmcloud-ready %s' % planned.uuid
                 wait_for(Predicate('server %s to print %s on its console' % (planned.name, marker),
                                    lambda c=console, m=marker: c.seen(m)), max(0, deadline - time.monotonic()))
+            if console is not None and self.wait_for_cloud_init:
+                result = wait_for_cloud_init(console, planned.name, planned.uuid, max(0, deadline - time.monotonic()))
+                self.cloud_init[planned.name] = result
+                for error in result['errors']:
+                    self.cm.warn('server %s: cloud-init reported an error: %s' % (planned.name, error))
 
     def close(self):
         for console in self.consoles.values():
@@ -225,6 +233,8 @@ class Fleet:
                 continue
             dom = self.cm.connections.get(hv.name).domain(planned.name) if not self.cm.check_mode else None
             out.append(describe_server(server_facts(dom, hv.name), hv) if dom is not None else planned.summary())
+            if planned.name in self.cloud_init:
+                out[-1]['cloud_init'] = self.cloud_init[planned.name]
         return out
 
 
@@ -301,7 +311,8 @@ def run_servers(cm, param_list, absent=(), exclusive_project=None):
     for warning in fleet_plan.warnings:
         cm.warn(warning)
     fleet = Fleet(cm, found, fleet_plan, delete_volumes=bool(params.get('delete_volumes')),
-                  watch_consoles=bool(params.get('wait_for_ready')) and cm.wait)
+                  wait_for_ready=bool(params.get('wait_for_ready')) and cm.wait,
+                  wait_for_cloud_init=bool(params.get('wait_for_cloud_init')) and cm.wait)
     if not cm.check_mode:
         try:
             fleet.apply()
@@ -361,4 +372,5 @@ FLEET_ARGUMENT_SPEC = dict(
     delete_volumes=dict(type='bool', default=False),
     rebuild=dict(type='bool', default=False),
     wait_for_ready=dict(type='bool', default=False),
+    wait_for_cloud_init=dict(type='bool', default=False),
 )

@@ -9,10 +9,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.domain import power_state
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.seeds import cloud_init_result
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.constants import VIR_STREAM_NONBLOCK
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError, WaitTimeout
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.undo import best_effort
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.waiter import Predicate, wait_for
+
+
+# The console lines a timeout waiting for cloud-init quotes.
+CONSOLE_TAIL_LINES = 10
 
 
 class ConsoleWatch:
@@ -26,7 +31,8 @@ class ConsoleWatch:
         self.stream = h.stream(self.name, 'read console', VIR_STREAM_NONBLOCK)
         dom.openConsole(None, self.stream, 0)
 
-    def seen(self, marker):
+    def read(self):
+        """Take in what the console printed since the last read; return the whole text."""
         # The client side of a non-blocking stream only takes in what the daemon sent while an
         # RPC call is in flight on the connection: without an event loop, recv() alone returns
         # -2 forever once nothing else talks to the hypervisor. One cheap call pumps it.
@@ -36,12 +42,37 @@ class ConsoleWatch:
             if isinstance(data, int) or not data:    # -2: nothing more for now; b'': the end
                 break
             self.text += data.decode('utf-8', 'replace').replace('\r', '')
-        found = any(line.strip() == marker for line in self.text.splitlines())
-        tail = self.text.strip().splitlines()[-1:] or ['nothing yet']
-        return found, 'last console line: %s' % tail[0][-200:]
+        return self.text
+
+    def last_lines(self, count):
+        """The console's last ``count`` lines that are not blank, each cut to 200 characters."""
+        lines = [line[-200:] for line in self.text.splitlines() if line.strip()]
+        return lines[-count:]
+
+    def seen(self, marker):
+        found = any(line.strip() == marker for line in self.read().splitlines())
+        tail = self.last_lines(1) or ['nothing yet']
+        return found, 'last console line: %s' % tail[0]
+
+    def cloud_init(self, instance_id):
+        """``(result, state)``: cloud-init's result once the seed's vendor-data reported that it
+        finished (:func:`~.seeds.cloud_init_result`), else None; ``state`` quotes the console's
+        last lines, for the timeout error."""
+        result = cloud_init_result(self.read(), instance_id)
+        tail = self.last_lines(CONSOLE_TAIL_LINES)
+        return result, ('its console\'s last lines:\n  %s' % '\n  '.join(tail) if tail else 'nothing on its console yet')
 
     def close(self):
         best_effort(self.stream.abort)  # the console goes with the connection anyway
+
+
+def wait_for_cloud_init(watch, name, instance_id, timeout):
+    """Wait until server ``name`` (console ``watch``) reported cloud-init's end; its result."""
+    def check():
+        result, state = watch.cloud_init(instance_id)
+        return result is not None, result if result is not None else state
+
+    return wait_for(Predicate('cloud-init to finish on server %s' % name, check), timeout)
 
 
 def running_with_leases(h, name, port_list):

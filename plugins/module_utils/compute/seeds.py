@@ -311,6 +311,59 @@ def seed_files(instance_id, hostname, user_data=None, public_keys=(), interfaces
     return files
 
 
+# cloud-init's vendor-data: kvmcloud's own part of the seed, beside the user's user-data. It
+# installs a per-boot script that, once cloud-init has finished that boot (its result.json is
+# written, whatever the user's final_message or user-data), prints one line on the serial console:
+#   kvmcloud-cloud-init <instance id> <result.json on one line>
+# which the compute engine waits for (wait_for_cloud_init). It is not part of seed_hash: it is
+# the collection's, not the server's, and a server created before it existed is not changed.
+VENDOR_DATA_NAME = 'vendor-data'
+CLOUD_INIT_MARKER = 'kvmcloud-cloud-init'
+VENDOR_DATA = r"""#!/bin/sh
+# kvmcloud: at every boot, say on the serial console when cloud-init has finished, and how.
+script=/var/lib/cloud/scripts/per-boot/kvmcloud-cloud-init-report
+mkdir -p "${script%/*}"
+cat > "$script" <<'SCRIPT'
+#!/bin/sh
+# kvmcloud: once cloud-init has finished this boot, print its result on the serial console.
+(
+    i=0
+    while [ ! -s /run/cloud-init/result.json ] && [ "$i" -lt 7200 ]; do sleep 0.5; i=$((i + 1)); done
+    id=$(cat /var/lib/cloud/data/instance-id 2>/dev/null || echo unknown)
+    result=$(tr -d '\n' < /run/cloud-init/result.json 2>/dev/null || echo '{}')
+    printf '\n%s %s %s\n' kvmcloud-cloud-init "$id" "$result" > /dev/ttyS0
+) < /dev/null > /dev/null 2>&1 &
+SCRIPT
+chmod 0755 "$script"
+"""
+
+
+def iso_files(files):
+    """The files a server's seed ISO carries: its seed ``files`` and kvmcloud's vendor-data."""
+    return dict(files, **{VENDOR_DATA_NAME: VENDOR_DATA})
+
+
+def cloud_init_result(text, instance_id):
+    """What the vendor-data's report line for ``instance_id`` in the console ``text`` says:
+    ``None`` before it shows, else ``{'status': 'done' or 'error', 'errors': [...],
+    'datasource': ...}`` from cloud-init's result.json (an unreadable one is an error)."""
+    prefix = '%s %s ' % (CLOUD_INIT_MARKER, instance_id)
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith(prefix):
+            continue
+        try:
+            v1 = json.loads(line[len(prefix):])['v1']
+            errors = [str(e) for e in v1.get('errors') or []]
+            datasource = v1.get('datasource')
+        except (ValueError, KeyError, TypeError, AttributeError):
+            errors = ['cloud-init finished, and its result could not be read from the console: %s'
+                      % line[len(prefix):][:200]]
+            datasource = None
+        return {'status': 'error' if errors else 'done', 'errors': errors, 'datasource': datasource}
+    return None
+
+
 def check_files(files):
     if not isinstance(files, dict) or not all(
             isinstance(name, str) and isinstance(text, str) for name, text in files.items()):

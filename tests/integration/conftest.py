@@ -23,3 +23,13 @@ def tiny_image_file():
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return ROOT / 'build' / 'images' / 'kvmcloud-tiny.qcow2'
+
+
+@pytest.fixture(scope='session')
+def debian_image_file():
+    """The Debian guest image with cloud-init, built by its playbook once (about two minutes;
+    a no-op while its stamp matches)."""
+    proc = subprocess.run([str(BIN / 'ansible-playbook'), 'playbooks/debian_image.yml'], cwd=ROOT,
+                          env=ansible_env(), capture_output=True, text=True, check=False, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return ROOT / 'build' / 'images' / 'kvmcloud-debian12.qcow2'

@@ -22,7 +22,7 @@ export ANSIBLE_GALAXY_DISABLE_GPG_VERIFY := 1
 # and the image module checks qcow2 images with qemu-img (qemu-utils).
 CONTROLLER_DEBS := gcc pkg-config libvirt-dev git shellcheck qemu-utils
 
-.PHONY: help cloud test venv hypervisor image debian-image unit integration sanity lint molecule build clean bench bench-rerun bench-payload
+.PHONY: help cloud test venv hypervisor image debian-image unit integration sanity lint molecule build clean bench bench-rerun bench-payload bench-inventory
 
 help:
 	@echo "make cloud  - install, set this machine up as a hypervisor and bring the cloud up"
@@ -30,6 +30,7 @@ help:
 	@echo "make bench  - after make cloud: the fleet benchmark (docs/performance.md)"
 	@echo "make bench-rerun  - after make cloud: a second make cloud against a ping playbook"
 	@echo "make bench-payload - what each module carries and what it costs to build and load"
+	@echo "make bench-inventory - after make cloud: ansible-inventory at 10 and 100 servers, and against community.libvirt"
 
 cloud: venv
 	ansible-playbook playbooks/site.yml
@@ -83,6 +84,10 @@ bench: venv image
 # The user's re-run, site.yml against a ping playbook (docs/performance.md), after make cloud.
 bench-rerun: venv
 	python bench/rerun.py
+
+# ansible-inventory over the cloud's servers against community.libvirt's inventory plugin.
+bench-inventory: venv image
+	python bench/inventory.py $(BENCH_ARGS)
 
 bench-payload: venv
 	python bench/payload.py

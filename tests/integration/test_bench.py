@@ -61,3 +61,19 @@ def test_a_two_server_run_reports_every_figure_and_leaves_nothing_behind(tmp_pat
     verdicts = [line for line in proc.stdout.splitlines() if line.startswith(('PASS', 'FAIL', 'SKIP'))]
     assert len(verdicts) == 5 and all(line.startswith('SKIP') for line in verdicts), verdicts
     assert leftovers() == [], 'the benchmark removes everything it made'
+
+
+def test_the_inventory_benchmark_lists_every_server_both_ways_and_leaves_nothing_behind(tmp_path, tiny_image_file):
+    proc = subprocess.run([sys.executable, str(ROOT / 'bench' / 'inventory.py'), '--sizes', '2', '3', '--runs', '1',
+                           '--results', str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=1200, check=False)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+    [path] = list(tmp_path.glob('inventory-*.json'))
+    result = json.loads(path.read_text())
+    # Each run checked that both contenders listed every benchmark server of its size.
+    assert sorted(result['seconds']) == ['2', '3']
+    for by_kind in result['seconds'].values():
+        assert sorted(by_kind) == ['community.libvirt', 'kvmcloud'] and all(
+            len(times) == 1 and times[0] > 0 for times in by_kind.values()), by_kind
+    assert [v['what'] for v in result['verdicts']] == ['kvmcloud --list at 3 vs at 2', 'kvmcloud vs community.libvirt at 3']
+    assert leftovers() == [], 'the benchmark removes everything it made'

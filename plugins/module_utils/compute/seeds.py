@@ -313,7 +313,8 @@ def seed_files(instance_id, hostname, user_data=None, public_keys=(), interfaces
 
 # cloud-init's vendor-data: kvmcloud's own part of the seed, beside the user's user-data. It
 # installs a per-boot script that, once cloud-init has finished that boot (its result.json is
-# written, whatever the user's final_message or user-data), prints one line on the serial console:
+# written, whatever the user's final_message or user-data) and what it wrote is synced to disk,
+# prints one line on the serial console:
 #   kvmcloud-cloud-init <instance id> <result.json on one line>
 # which the compute engine waits for (wait_for_cloud_init). It is not part of seed_hash: it is
 # the collection's, not the server's, and a server created before it existed is not changed.
@@ -331,6 +332,8 @@ cat > "$script" <<'SCRIPT'
     while [ ! -s /run/cloud-init/result.json ] && [ "$i" -lt 7200 ]; do sleep 0.5; i=$((i + 1)); done
     id=$(cat /var/lib/cloud/data/instance-id 2>/dev/null || echo unknown)
     result=$(tr -d '\n' < /run/cloud-init/result.json 2>/dev/null || echo '{}')
+    # What cloud-init wrote (host keys, users, files) is on disk before it is said to be done.
+    sync
     printf '\n%s %s %s\n' kvmcloud-cloud-init "$id" "$result" > /dev/ttyS0
 ) < /dev/null > /dev/null 2>&1 &
 SCRIPT

@@ -21,7 +21,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.domain impo
     describe_server, power_state, server_facts, set_metadata)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.migration import Migration, backing_of
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.power import (
-    ConsoleWatch, running_with_leases, shut_down, wait_for_cloud_init)
+    CONSOLE_POLL_MAX, ConsoleWatch, pumping, running_with_leases, shut_down, wait_for_cloud_init)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.spec import root_volume_name, validate_name
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.survey import placement_hosts, survey
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.constants import VIR_DOMAIN_START_PAUSED
@@ -202,9 +202,11 @@ class Action:
             else:
                 self._run_power_steps()
             if self.cm.wait and self.after['power_state'] != 'stopped':
+                # A watched console is read meanwhile: one nobody reads fills up and stalls the guest.
+                consoles = [self.watch] if self.watch is not None else []
                 wait_for(Predicate('server %s to be %s' % (self.name, self.after['power_state']),
-                                   lambda: _settled(self.h, self.server, self.after['power_state'])),
-                         self.cm.wait_timeout)
+                                   pumping(consoles, lambda: _settled(self.h, self.server, self.after['power_state']))),
+                         self.cm.wait_timeout, max_interval=CONSOLE_POLL_MAX if consoles else 5.0)
             if self.watch is not None:
                 self.cloud_init = wait_for_cloud_init(self.watch, self.name, self.server['uuid'],
                                                       max(0, deadline - time.monotonic()))

@@ -27,7 +27,8 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute import appl
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.domain import describe_server, server_facts
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.plan import (
     doomed, involved_networks, plan_fleet, random_uuid)
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.power import running_with_leases, wait_for_cloud_init
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.power import (
+    CONSOLE_POLL_MAX, pumping, running_with_leases, wait_for_cloud_init)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.spec import (
     SERVER_SPEC, spec_from_params, validate_server_options)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.survey import (
@@ -199,20 +200,30 @@ class Fleet:
         """Servers this run created or started run, and each of their ports has its address
         leased; with console watches, each also printed its ready marker, or reported that
         cloud-init finished (its errors are warnings). (An interface hot-plugged into a running
-        guest gets its address when the guest configures it; that is not waited for.)"""
+        guest gets its address when the guest configures it; that is not waited for.)
+
+        Every watched console is read at each check, whichever server is waited for: a console
+        nobody reads fills up, and a guest that writes to it then stalls."""
         deadline = time.monotonic() + self.cm.wait_timeout
+        consoles = list(self.consoles.values())
+        interval = CONSOLE_POLL_MAX if consoles else 5.0
+
+        def until(what, check):
+            return wait_for(Predicate(what, pumping(consoles, check)), max(0, deadline - time.monotonic()),
+                            max_interval=interval)
+
         for planned in [p for p in self.plan.servers if p.starts]:
             h = self.cm.connections.get(planned.hypervisor)
-            wait_for(Predicate('server %s to run with its addresses' % planned.name,
-                               lambda p=planned: running_with_leases(h, p.name, p.port_records)),
-                     max(0, deadline - time.monotonic()))
+            until('server %s to run with its addresses' % planned.name,
+                  lambda p=planned: running_with_leases(h, p.name, p.port_records))
             console = self.consoles.get(planned.name)
             if console is not None and self.wait_for_ready:
                 marker = 'kvmcloud-ready %s' % planned.uuid
-                wait_for(Predicate('server %s to print %s on its console' % (planned.name, marker),
-                                   lambda c=console, m=marker: c.seen(m)), max(0, deadline - time.monotonic()))
+                until('server %s to print %s on its console' % (planned.name, marker),
+                      lambda c=console, m=marker: c.seen(m))
             if console is not None and self.wait_for_cloud_init:
-                result = wait_for_cloud_init(console, planned.name, planned.uuid, max(0, deadline - time.monotonic()))
+                result = wait_for_cloud_init(console, planned.name, planned.uuid, max(0, deadline - time.monotonic()),
+                                             others=consoles)
                 self.cloud_init[planned.name] = result
                 for error in result['errors']:
                     self.cm.warn('server %s: cloud-init reported an error: %s' % (planned.name, error))

@@ -18,6 +18,9 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.waiter import 
 
 # The console lines a timeout waiting for cloud-init quotes.
 CONSOLE_TAIL_LINES = 10
+# The longest pause between two reads of a watched console: what a guest prints in between
+# waits in libvirtd's and the pty's buffers, and a guest whose console is full stalls.
+CONSOLE_POLL_MAX = 1.0
 
 
 class ConsoleWatch:
@@ -66,13 +69,26 @@ class ConsoleWatch:
         best_effort(self.stream.abort)  # the console goes with the connection anyway
 
 
-def wait_for_cloud_init(watch, name, instance_id, timeout):
-    """Wait until server ``name`` (console ``watch``) reported cloud-init's end; its result."""
+def pumping(consoles, check):
+    """``check`` that first reads each of ``consoles``, so that none of them fills up while
+    something else is waited for."""
+    def checked():
+        for console in consoles:
+            console.read()
+        return check()
+    return checked
+
+
+def wait_for_cloud_init(watch, name, instance_id, timeout, others=()):
+    """Wait until server ``name`` (console ``watch``) reported cloud-init's end; its result.
+    The consoles ``others`` are read meanwhile too."""
     def check():
         result, state = watch.cloud_init(instance_id)
         return result is not None, result if result is not None else state
 
-    return wait_for(Predicate('cloud-init to finish on server %s' % name, check), timeout)
+    return wait_for(Predicate('cloud-init to finish on server %s' % name,
+                              pumping([c for c in others if c is not watch], check)),
+                    timeout, max_interval=CONSOLE_POLL_MAX)
 
 
 def running_with_leases(h, name, port_list):

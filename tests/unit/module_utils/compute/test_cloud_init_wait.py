@@ -123,3 +123,20 @@ def test_a_timeout_quotes_the_last_console_lines():
     with pytest.raises(WaitTimeout) as err:
         power.wait_for_cloud_init(console, 'web1', UUID, 0)
     assert err.value.msg.endswith('nothing on its console yet')
+
+
+def test_every_watched_console_is_read_while_another_thing_is_waited_for():
+    # A console nobody reads fills up and stalls its guest: each check reads them all first.
+    first, first_stream = watch()
+    second, second_stream = watch()
+    first_stream.pending = [b'boot of web1\r\n']
+    second_stream.pending = [(report({'v1': {'errors': []}}) + '\r\n').encode()]
+    checks = []
+    check = power.pumping([first, second], lambda: (checks.append((first.text, second.text)) or True, 'ok'))
+    assert check() == (True, 'ok')
+    assert checks == [('boot of web1\n', report({'v1': {'errors': []}}) + '\n')]
+    # While cloud-init is waited for on one server, the others' consoles are read too.
+    third, third_stream = watch()
+    third_stream.pending = [b'boot of web3\r\n']
+    assert power.wait_for_cloud_init(second, 'web2', UUID, 5, others=[first, second, third])['status'] == 'done'
+    assert third.text == 'boot of web3\n'

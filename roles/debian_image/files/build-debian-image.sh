@@ -68,6 +68,8 @@ fi
 # cloud-init reads only the NoCloud seed kvmcloud attaches, so no other datasource is probed.
 cat > "$root/etc/cloud/cloud.cfg.d/90-kvmcloud.cfg" <<EOF
 datasource_list: [NoCloud, None]
+# There is no locales package: the locale stays C.UTF-8 unless the user data sets one.
+locale: false
 system_info:
   default_user:
     name: $user

@@ -91,7 +91,7 @@ def measure(n, contenders, runs):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--sizes', type=int, nargs='+', default=[10, 100])
     parser.add_argument('--runs', type=int, default=RUNS)
     parser.add_argument('--results', type=Path, default=fleetbench.BENCH / 'results', help='where the JSON goes')

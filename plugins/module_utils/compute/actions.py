@@ -21,10 +21,10 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.domain impo
     describe_server, power_state, server_facts, set_metadata)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.migration import Migration, backing_of
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.power import (
-    CONSOLE_POLL_MAX, ConsoleWatch, pumping, running_with_leases, shut_down, wait_for_cloud_init)
+    CONSOLE_POLL_MAX, ConsoleWatch, pumping, running_with_leases, shut_down, start_watched, wait_for_cloud_init,
+    warn_cloud_init_errors)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.spec import root_volume_name, validate_name
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.survey import placement_hosts, survey
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.constants import VIR_DOMAIN_START_PAUSED
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import ValidationError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.fanout import unreachable_list
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.locks import plan_under_lock
@@ -210,8 +210,7 @@ class Action:
             if self.watch is not None:
                 self.cloud_init = wait_for_cloud_init(self.watch, self.name, self.server['uuid'],
                                                       max(0, deadline - time.monotonic()))
-                for error in self.cloud_init['errors']:
-                    self.cm.warn('server %s: cloud-init reported an error: %s' % (self.name, error))
+                warn_cloud_init_errors(self.cm.warn, self.name, self.cloud_init)
         finally:
             if self.watch is not None:
                 self.watch.close()
@@ -226,9 +225,7 @@ class Action:
         if not self._watching():
             dom.create()
             return
-        dom.createWithFlags(VIR_DOMAIN_START_PAUSED)
-        self.watch = ConsoleWatch(self.h, dom)
-        dom.resume()
+        self.watch = start_watched(self.h, dom)
 
     def _dom(self):
         return self.h.about(self.name).lookupByName(self.name)

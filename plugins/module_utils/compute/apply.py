@@ -15,13 +15,13 @@ __metaclass__ = type
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute import seed_iso, seeds
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.domain import (
     domain_xml, interface_element, persistent_description, replace_metadata)
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.power import ConsoleWatch, set_power_state
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.power import set_power_state, start_watched
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.spec import (
     boot_volume_name, root_volume_name, seed_volume_name)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import xmlutil
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.clock import now
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.constants import (
-    VIR_DOMAIN_BLOCK_RESIZE_BYTES, VIR_DOMAIN_START_PAUSED, VIR_DOMAIN_XML_INACTIVE)
+    VIR_DOMAIN_BLOCK_RESIZE_BYTES, VIR_DOMAIN_XML_INACTIVE)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError, ValidationError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.objects import stop_and_undefine
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.undo import Undo
@@ -125,9 +125,7 @@ def create(h, planned, virt_type, watch_console=False):
         undo.add('remove its domain', stop_and_undefine, dom)
         watch = None
         if spec['power_state'] == 'running' and watch_console:
-            dom.createWithFlags(VIR_DOMAIN_START_PAUSED)
-            watch = ConsoleWatch(h, dom)
-            dom.resume()
+            watch = start_watched(h, dom)
         elif spec['power_state'] != 'stopped':
             dom.create()
         if spec['power_state'] == 'paused':

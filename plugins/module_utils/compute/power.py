@@ -10,7 +10,7 @@ __metaclass__ = type
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.domain import power_state
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.seeds import cloud_init_result
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.constants import VIR_STREAM_NONBLOCK
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.constants import VIR_DOMAIN_START_PAUSED, VIR_STREAM_NONBLOCK
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError, WaitTimeout
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.undo import best_effort
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.waiter import Predicate, wait_for
@@ -89,6 +89,20 @@ def wait_for_cloud_init(watch, name, instance_id, timeout, others=()):
     return wait_for(Predicate('cloud-init to finish on server %s' % name,
                               pumping([c for c in others if c is not watch], check)),
                     timeout, max_interval=CONSOLE_POLL_MAX)
+
+
+def start_watched(h, dom):
+    """Start ``dom`` paused, open its console, then let it run: the watch sees every line."""
+    dom.createWithFlags(VIR_DOMAIN_START_PAUSED)
+    watch = ConsoleWatch(h, dom)
+    dom.resume()
+    return watch
+
+
+def warn_cloud_init_errors(warn, name, result):
+    """A warning for each error cloud-init reported on server ``name``."""
+    for error in result['errors']:
+        warn('server %s: cloud-init reported an error: %s' % (name, error))
 
 
 def running_with_leases(h, name, port_list):

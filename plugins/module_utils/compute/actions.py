@@ -21,8 +21,8 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.domain impo
     describe_server, power_state, server_facts, set_metadata)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.migration import Migration, backing_of
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.power import (
-    CONSOLE_POLL_MAX, ConsoleWatch, pumping, running_with_leases, shut_down, start_watched, wait_for_cloud_init,
-    warn_cloud_init_errors)
+    CONSOLE_POLL_MAX, ConsoleWatch, after_cloud_init, pumping, running_with_leases, shut_down, start_watched,
+    wait_for_cloud_init)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.spec import root_volume_name, validate_name
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.survey import placement_hosts, survey
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import ValidationError
@@ -210,7 +210,7 @@ class Action:
             if self.watch is not None:
                 self.cloud_init = wait_for_cloud_init(self.watch, self.name, self.server['uuid'],
                                                       max(0, deadline - time.monotonic()))
-                warn_cloud_init_errors(self.cm.warn, self.name, self.cloud_init)
+                after_cloud_init(self.cm.warn, self._dom(), self.name, self.cloud_init)
         finally:
             if self.watch is not None:
                 self.watch.close()

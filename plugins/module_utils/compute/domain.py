@@ -16,11 +16,17 @@ __metaclass__ = type
 
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core import xmlutil
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.constants import (
-    VIR_CONNECT_LIST_DOMAINS_TRANSIENT, VIR_DOMAIN_BLOCKED, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PMSUSPENDED,
+    VIR_DOMAIN_AFFECT_CONFIG, VIR_DOMAIN_AFFECT_LIVE, VIR_CONNECT_LIST_DOMAINS_TRANSIENT, VIR_DOMAIN_BLOCKED, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PMSUSPENDED,
     VIR_DOMAIN_RUNNING, VIR_DOMAIN_SHUTDOWN, VIR_DOMAIN_STATS_STATE, VIR_DOMAIN_XML_INACTIVE)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.spec import console_path
 
 METADATA_TAG = 'server'
+# The guest's SSH host keys are kept in a metadata element of their own, written with libvirt's
+# setMetadata: the call replaces that element alone, so it never races a redefinition of the
+# server's own metadata.
+HOST_KEYS_NAMESPACE = 'urn:kvmcloud:hostkeys:1'
+HOST_KEYS_PREFIX = 'kvmcloudkeys'
+VIR_DOMAIN_METADATA_ELEMENT = 2
 
 # libvirt's domain states -> the collection's power states; any other state is 'stopped'.
 _STATES = {VIR_DOMAIN_RUNNING: 'running', VIR_DOMAIN_BLOCKED: 'running', VIR_DOMAIN_PAUSED: 'paused',
@@ -147,8 +153,30 @@ def server_facts(dom, hypervisor, state=None, persistent=None):
         disks=[{'target': xmlutil.attr(d, 'target', 'dev'), 'path': xmlutil.attr(d, 'source', 'file'),
                 'serial': xmlutil.text(d, 'serial'), 'device': d.get('device')}
                for d in desc.findall('devices/disk')],
-        console=console_path(name), virt_type=desc.get('type'))
+        console=console_path(name), virt_type=desc.get('type'), host_keys=host_keys_in(desc))
     return facts
+
+
+def host_keys_in(desc):
+    """The SSH host keys recorded in a parsed domain description (:func:`record_host_keys`)."""
+    node = desc.find('metadata/{%s}hostkeys' % HOST_KEYS_NAMESPACE)
+    if node is None:
+        return []
+    return [key.text.strip() for key in node.findall('{%s}key' % HOST_KEYS_NAMESPACE) if key.text and key.text.strip()]
+
+
+def host_keys_element(keys):
+    """The metadata element that holds ``keys`` (``<type> <base64>`` each)."""
+    node = xmlutil.ET.Element('hostkeys')
+    for key in keys:
+        xmlutil.ET.SubElement(node, 'key').text = key
+    return xmlutil.ET.tostring(node, encoding='unicode')
+
+
+def record_host_keys(dom, keys):
+    """Keep the guest's SSH host keys in its domain, live and in its config."""
+    flags = VIR_DOMAIN_AFFECT_CONFIG | (VIR_DOMAIN_AFFECT_LIVE if dom.isActive() else 0)
+    dom.setMetadata(VIR_DOMAIN_METADATA_ELEMENT, host_keys_element(keys), HOST_KEYS_PREFIX, HOST_KEYS_NAMESPACE, flags)
 
 
 def read_servers(h, usage=False):

@@ -28,7 +28,7 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.domain impo
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.plan import (
     doomed, involved_networks, plan_fleet, random_uuid)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.power import (
-    CONSOLE_POLL_MAX, pumping, running_with_leases, wait_for_cloud_init, warn_cloud_init_errors)
+    CONSOLE_POLL_MAX, after_cloud_init, pumping, running_with_leases, wait_for_cloud_init)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.spec import (
     SERVER_SPEC, spec_from_params, validate_server_options)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.survey import (
@@ -225,7 +225,7 @@ class Fleet:
                 result = wait_for_cloud_init(console, planned.name, planned.uuid, max(0, deadline - time.monotonic()),
                                              others=consoles)
                 self.cloud_init[planned.name] = result
-                warn_cloud_init_errors(self.cm.warn, planned.name, result)
+                after_cloud_init(self.cm.warn, h.about(planned.name).lookupByName(planned.name), planned.name, result)
 
     def close(self):
         for console in self.consoles.values():

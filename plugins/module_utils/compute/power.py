@@ -8,7 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.domain import power_state
+from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.domain import power_state, record_host_keys
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.compute.seeds import cloud_init_result
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.constants import VIR_DOMAIN_START_PAUSED, VIR_STREAM_NONBLOCK
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError, WaitTimeout
@@ -99,8 +99,11 @@ def start_watched(h, dom):
     return watch
 
 
-def warn_cloud_init_errors(warn, name, result):
-    """A warning for each error cloud-init reported on server ``name``."""
+def after_cloud_init(warn, dom, name, result):
+    """What a run does once cloud-init reported on server ``name`` (domain ``dom``): keep the
+    guest's SSH host keys in its domain, and warn of each error cloud-init reported."""
+    if result['host_keys']:
+        record_host_keys(dom, result['host_keys'])
     for error in result['errors']:
         warn('server %s: cloud-init reported an error: %s' % (name, error))
 

@@ -320,6 +320,7 @@ def seed_files(instance_id, hostname, user_data=None, public_keys=(), interfaces
 # the collection's, not the server's, and a server created before it existed is not changed.
 VENDOR_DATA_NAME = 'vendor-data'
 CLOUD_INIT_MARKER = 'kvmcloud-cloud-init'
+HOST_KEY_MARKER = 'kvmcloud-host-key'
 VENDOR_DATA = r"""#!/bin/sh
 # kvmcloud: at every boot, say on the serial console when cloud-init has finished, and how.
 script=/var/lib/cloud/scripts/per-boot/kvmcloud-cloud-init-report
@@ -332,6 +333,10 @@ cat > "$script" <<'SCRIPT'
     while [ ! -s /run/cloud-init/result.json ] && [ "$i" -lt 7200 ]; do sleep 0.5; i=$((i + 1)); done
     id=$(cat /var/lib/cloud/data/instance-id 2>/dev/null || echo unknown)
     result=$(tr -d '\n' < /run/cloud-init/result.json 2>/dev/null || echo '{}')
+    # The guest's SSH host keys, for the controller's known_hosts.
+    for key in /etc/ssh/ssh_host_*_key.pub; do
+        [ -s "$key" ] && printf '\n%s %s %s\n' kvmcloud-host-key "$id" "$(cut -d ' ' -f 1-2 "$key")" > /dev/ttyS0
+    done
     # What cloud-init wrote (host keys, users, files) is on disk before it is said to be done.
     sync
     printf '\n%s %s %s\n' kvmcloud-cloud-init "$id" "$result" > /dev/ttyS0
@@ -363,8 +368,23 @@ def cloud_init_result(text, instance_id):
             errors = ['cloud-init finished, and its result could not be read from the console: %s'
                       % line[len(prefix):][:200]]
             datasource = None
-        return {'status': 'error' if errors else 'done', 'errors': errors, 'datasource': datasource}
+        return {'status': 'error' if errors else 'done', 'errors': errors, 'datasource': datasource,
+                'host_keys': host_keys_of(text, instance_id)}
     return None
+
+
+def host_keys_of(text, instance_id):
+    """The SSH host keys (``<type> <base64>``) the report of ``instance_id`` printed on the
+    console ``text`` before its cloud-init line, sorted, each once."""
+    prefix = '%s %s ' % (HOST_KEY_MARKER, instance_id)
+    keys = set()
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith(prefix):
+            fields = line[len(prefix):].split()
+            if len(fields) == 2 and fields[0].startswith(('ssh-', 'ecdsa-')):
+                keys.add(' '.join(fields))
+    return sorted(keys)
 
 
 def check_files(files):

@@ -27,10 +27,23 @@ def test_nothing_before_the_report_line_shows():
 def test_a_clean_finish_is_done_and_errors_are_an_error():
     done = report({'v1': {'datasource': 'DataSourceNoCloud [seed=/dev/sr0]', 'errors': []}})
     assert seeds.cloud_init_result('boot\n' + done + '\nlogin: ', UUID) == {
-        'status': 'done', 'errors': [], 'datasource': 'DataSourceNoCloud [seed=/dev/sr0]'}
+        'status': 'done', 'errors': [], 'datasource': 'DataSourceNoCloud [seed=/dev/sr0]', 'host_keys': []}
     failed = report({'v1': {'datasource': 'ds', 'errors': ["('scripts_user', RuntimeError('Runparts: 1 failures'))"]}})
     assert seeds.cloud_init_result('  ' + failed + '  ', UUID) == {
-        'status': 'error', 'errors': ["('scripts_user', RuntimeError('Runparts: 1 failures'))"], 'datasource': 'ds'}
+        'status': 'error', 'errors': ["('scripts_user', RuntimeError('Runparts: 1 failures'))"], 'datasource': 'ds',
+        'host_keys': []}
+
+
+def test_host_keys_are_the_instance_s_own_each_once():
+    text = '\n'.join([
+        '%s %s ssh-ed25519 AAAA1' % (seeds.HOST_KEY_MARKER, UUID),
+        '%s other ssh-ed25519 BBBB' % seeds.HOST_KEY_MARKER,
+        '  %s %s ecdsa-sha2-nistp256 CCCC  ' % (seeds.HOST_KEY_MARKER, UUID),
+        '%s %s ssh-ed25519 AAAA1' % (seeds.HOST_KEY_MARKER, UUID),
+        '%s %s not-a-key DDDD' % (seeds.HOST_KEY_MARKER, UUID),
+        '%s %s ssh-rsa' % (seeds.HOST_KEY_MARKER, UUID),
+    ])
+    assert seeds.host_keys_of(text, UUID) == ['ecdsa-sha2-nistp256 CCCC', 'ssh-ed25519 AAAA1']
 
 
 @pytest.mark.parametrize('tail', ['{"v1": {"errors": [', 'not json', '[]', '{"v2": {}}'])
@@ -57,12 +70,19 @@ def test_the_vendor_data_and_the_script_it_installs_are_valid_shell(tmp_path):
     result = tmp_path / 'result.json'
     result.write_text(json.dumps({'v1': {'datasource': 'ds', 'errors': ['e1']}}, indent=2))
     (tmp_path / 'instance-id').write_text(UUID + '\n')
+    ssh = tmp_path / 'ssh'
+    ssh.mkdir()
+    (ssh / 'ssh_host_ed25519_key.pub').write_text('ssh-ed25519 AAAAC3Nza root@web1\n')
+    (ssh / 'ssh_host_rsa_key.pub').write_text('ssh-rsa AAAAB3Nza root@web1\n')
+    (ssh / 'ssh_host_dsa_key.pub').write_text('')
     out = tmp_path / 'tty'
     script = (inner.replace('/run/cloud-init/result.json', str(result))
               .replace('/var/lib/cloud/data/instance-id', str(tmp_path / 'instance-id'))
-              .replace('/dev/ttyS0', str(out)).replace(') < /dev/null > /dev/null 2>&1 &', ')'))
+              .replace('> /dev/ttyS0', '>> ' + str(out)).replace('/etc/ssh/', str(ssh) + '/').replace(') < /dev/null > /dev/null 2>&1 &', ')'))
     subprocess.run(['sh', '-c', script], check=True, timeout=30)
-    assert seeds.cloud_init_result(out.read_text(), UUID) == {'status': 'error', 'errors': ['e1'], 'datasource': 'ds'}
+    assert seeds.cloud_init_result(out.read_text(), UUID) == {
+        'status': 'error', 'errors': ['e1'], 'datasource': 'ds',
+        'host_keys': ['ssh-ed25519 AAAAC3Nza', 'ssh-rsa AAAAB3Nza']}
 
 
 class Stream:
@@ -106,7 +126,8 @@ def watch():
 def test_the_wait_returns_what_cloud_init_reported():
     console, stream = watch()
     stream.pending = [b'[  OK  ] Started ssh.service\r\n', (report({'v1': {'errors': []}}) + '\r\n').encode()]
-    assert power.wait_for_cloud_init(console, 'web1', UUID, 5) == {'status': 'done', 'errors': [], 'datasource': None}
+    assert power.wait_for_cloud_init(console, 'web1', UUID, 5) == {
+        'status': 'done', 'errors': [], 'datasource': None, 'host_keys': []}
 
 
 def test_a_timeout_quotes_the_last_console_lines():

@@ -112,3 +112,21 @@ def test_the_bulk_read_gives_usage_when_asked_and_reads_it_of_running_servers_on
         made[0].destroy()
         for dom in made:
             dom.undefine()
+
+
+def test_host_keys_are_kept_in_their_own_metadata_element_beside_the_server_s(test_conn, hv1):
+    test_conn.defineXML(render())
+    dom = hv1.domain('web1')
+    try:
+        assert servers.server_facts(dom, 'hv1')['host_keys'] == []
+        keys = ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK', 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQAB']
+        servers.record_host_keys(dom, keys)
+        facts = servers.server_facts(dom, 'hv1')
+        assert facts['host_keys'] == keys
+        # The server's own metadata is untouched, and recording again replaces the keys.
+        assert facts['project'] == 'demo' and facts['flavor']['name'] == 'm1.tiny'
+        servers.record_host_keys(dom, keys[:1])
+        assert servers.server_facts(dom, 'hv1')['host_keys'] == keys[:1]
+        assert servers.read_servers(hv1)['web1']['host_keys'] == keys[:1]
+    finally:
+        dom.undefine()

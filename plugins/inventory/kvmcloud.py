@@ -80,6 +80,14 @@ options:
     type: list
     elements: str
     default: []
+  known_hosts_file:
+    description:
+      - Write the SSH host keys of the servers (those a wait for cloud-init recorded, see
+        O(kvmcloud.cloud.server#module:wait_for_cloud_init)) to this file in known_hosts format,
+        one line per address and key, and give those servers C(ansible_ssh_common_args) with
+        C(UserKnownHostsFile) set to it and C(StrictHostKeyChecking=yes), so host key checking stays
+        on. Relative to the inventory file's directory. The file is rewritten on every run.
+    type: str
   ssh_proxy_jump:
     description:
       - Reach the servers of a hypervisor whose URI is C(qemu+ssh://[user@]host[:port]/...)
@@ -133,7 +141,7 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.errors import KvmcloudError
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.core.session import ControllerSession
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.inventory.hosts import (
-    group_names, host_vars, proxy_jump, selected)
+    group_names, host_vars, known_hosts_lines, proxy_jump, selected)
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.inventory.read import read_cloud
 
 CLOUD_FILE_KEY = 'kvmcloud_cloud'
@@ -180,7 +188,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             raise AnsibleParserError('kvmcloud inventory %s: %s' % (path, err.msg))
         for message in session.warnings:
             self.display.warning(message)
-        self._populate(found, session.cloud)
+        self._populate(found, session.cloud, path)
 
     def _cloud_option(self, path):
         """The cloud definition from O(cloud) or O(cloud_file), as plain data."""
@@ -226,14 +234,32 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             raise AnsibleParserError(message)
         self.display.warning(message)
 
-    def _populate(self, found, cloud):
+    def _known_hosts(self, path, servers, network):
+        """Write O(known_hosts_file) with the servers' host keys; its path, or None."""
+        known_hosts = self.get_option('known_hosts_file')
+        if not known_hosts:
+            return None
+        known_hosts = os.path.join(os.path.dirname(os.path.abspath(path)), os.path.expanduser(known_hosts))
+        text = ''.join(line + '\n' for line in known_hosts_lines(servers, network))
+        try:
+            os.makedirs(os.path.dirname(known_hosts), exist_ok=True)
+            with open(known_hosts + '.tmp', 'w', encoding='utf-8') as out:
+                out.write(text)
+            os.replace(known_hosts + '.tmp', known_hosts)
+        except OSError as err:
+            raise AnsibleParserError('kvmcloud inventory %s: cannot write known_hosts_file %s: %s' % (path, known_hosts, err))
+        return known_hosts
+
+    def _populate(self, found, cloud, path):
         network, strict = self.get_option('network'), self.get_option('strict')
         jumps = {hv.name: proxy_jump(hv.uri) for hv in cloud.hypervisors} if self.get_option('ssh_proxy_jump') else {}
-        for server in selected(found['servers'], self.get_option('projects')):
+        servers = selected(found['servers'], self.get_option('projects'))
+        known_hosts = self._known_hosts(path, servers, network)
+        for server in servers:
             name = server['name']
             self.inventory.add_host(name)
             variables = host_vars(server, found['default_users'], network=network,
-                                  jump=jumps.get(server['hypervisor']))
+                                  jump=jumps.get(server['hypervisor']), known_hosts=known_hosts)
             for var, value in variables.items():
                 self.inventory.set_variable(name, var, value)
             for group in group_names(server):

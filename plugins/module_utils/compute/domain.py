@@ -211,4 +211,5 @@ def describe_server(facts, hv):
         'meta': facts.get('meta') or {}, 'server_group': facts.get('server_group'), 'key_name': facts.get('key_name'),
         'vcpus': facts['vcpus'], 'ram': facts['ram'], 'created': facts.get('created'), 'console': facts['console'],
         'virt_type': facts['virt_type'], 'boot_volume': facts.get('boot_volume'),
+        'host_keys': facts.get('host_keys') or [],
     }

@@ -57,12 +57,13 @@ def proxy_jump(uri):
                        ':%d' % parts.port if parts.port else '')
 
 
-def host_vars(server, default_users, network=None, jump=None):
+def host_vars(server, default_users, network=None, jump=None, known_hosts=None):
     """The host variables of ``server``: ``kvmcloud`` (the server as ``server_info`` returns
     it), ``ansible_host`` (see :func:`host_address`) when it has an address, ``ansible_user``
     when its image names a default user on its hypervisor (``default_users``:
     ``{hypervisor: {image: user}}``), and ``ansible_ssh_common_args`` with a ``ProxyJump``
-    through ``jump`` when given (see :func:`proxy_jump`)."""
+    through ``jump`` when given (see :func:`proxy_jump`) and a ``UserKnownHostsFile`` of
+    ``known_hosts`` (a path) when given and the server's host keys are known."""
     out = {SERVER_VAR: server}
     address = host_address(server, network)
     if address:
@@ -70,6 +71,22 @@ def host_vars(server, default_users, network=None, jump=None):
     user = (default_users.get(server.get('hypervisor')) or {}).get(server.get('image'))
     if user:
         out['ansible_user'] = user
+    args = []
     if jump:
-        out['ansible_ssh_common_args'] = '-o ProxyJump=%s' % jump
+        args.append('-o ProxyJump=%s' % jump)
+    if known_hosts and address and server.get('host_keys'):
+        args.append('-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes' % known_hosts)
+    if args:
+        out['ansible_ssh_common_args'] = ' '.join(args)
     return out
+
+
+def known_hosts_lines(servers, network=None):
+    """The known_hosts lines (``<address> <type> <key>``) of ``servers`` with an address and
+    recorded host keys, sorted by address, each line once."""
+    lines = set()
+    for server in servers:
+        address = host_address(server, network)
+        for key in server.get('host_keys') or () if address else ():
+            lines.add('%s %s' % (address, key))
+    return sorted(lines)

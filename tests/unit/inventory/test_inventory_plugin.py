@@ -34,7 +34,7 @@ def plugin():
 
 
 def server_xml(name, index, project='demo', image='tiny', ports=(), state='running', tags=(), meta=None,
-               server_group=None):
+               server_group=None, host_keys=()):
     """A server's domain as the compute engine writes it, in the test driver's node format."""
     spec = {'name': name, 'flavor': FLAVORS['m1.tiny']}
     ports = [{'name': '%s-eth%d' % (name, i), 'network': net, 'ip': ip, 'mac': '02:00:00:00:%02x:%02x' % (index, i)}
@@ -45,6 +45,10 @@ def server_xml(name, index, project='demo', image='tiny', ports=(), state='runni
     xml = domain.domain_xml(spec, '6f0c4a34-8a58-4d54-9d59-3a1d2a2d%04d' % index, 'qemu', '/p/%s.qcow2' % name,
                             '/p/%s-seed.iso' % name,
                             [{'network': p['network'], 'mac': p['mac'], 'filter': None} for p in ports], metadata)
+    if host_keys:
+        # As record_host_keys leaves them: an element of their own in the domain's metadata.
+        xml = xml.replace('</metadata>', '<k:hostkeys xmlns:k="%s">%s</k:hostkeys></metadata>' % (
+            domain.HOST_KEYS_NAMESPACE, ''.join('<k:key>%s</k:key>' % key for key in host_keys)), 1)
     return xml.replace('<domain ', '<domain xmlns:test="http://libvirt.org/schemas/domain/test/1.0" ', 1).replace(
         '</domain>', '<test:runstate>%d</test:runstate></domain>' % STATES[state])
 
@@ -60,7 +64,8 @@ def node_file(path, servers):
 
 HV1 = {
     'web1': {'ports': [('front', '10.0.0.5'), ('back', '10.1.0.5')], 'tags': ['web', 'blue'],
-             'meta': {'tier': 'front'}, 'server_group': {'name': 'webs', 'policy': 'anti-affinity'}},
+             'meta': {'tier': 'front'}, 'server_group': {'name': 'webs', 'policy': 'anti-affinity'},
+             'host_keys': ['ssh-ed25519 AAAAC3NzaWeb1', 'ssh-rsa AAAAB3NzaWeb1']},
     'web2': {'ports': [('front', '10.0.0.6')], 'tags': ['web'], 'state': 'paused'},
     'db1': {'ports': [('back', '10.1.0.9')], 'state': 'stopped', 'project': 'ops', 'image': 'deb',
             'meta': {'tier': 'data base'}},
@@ -249,6 +254,20 @@ def test_ssh_proxy_jump_goes_through_hypervisors_reached_over_ssh(tmp_path, clou
     inventory = parse(config(tmp_path, cloud=cloud, ssh_proxy_jump=True))
     assert hostvars(inventory, 'web1')['ansible_ssh_common_args'] == '-o ProxyJump=root@hv1.example.org'
     assert 'ansible_ssh_common_args' not in hostvars(inventory, 'job1')
+    assert 'ansible_ssh_common_args' not in hostvars(parse(config(tmp_path, cloud=cloud)), 'web1')
+
+
+def test_known_hosts_file_holds_the_recorded_host_keys_and_checking_stays_on(tmp_path, cloud):
+    inventory = parse(config(tmp_path, cloud=cloud, known_hosts_file='keys/known_hosts'))
+    known = tmp_path / 'keys' / 'known_hosts'
+    assert known.read_text() == '10.0.0.5 ssh-ed25519 AAAAC3NzaWeb1\n10.0.0.5 ssh-rsa AAAAB3NzaWeb1\n'
+    assert hostvars(inventory, 'web1')['kvmcloud']['host_keys'] == ['ssh-ed25519 AAAAC3NzaWeb1', 'ssh-rsa AAAAB3NzaWeb1']
+    assert hostvars(inventory, 'web1')['ansible_ssh_common_args'] == (
+        '-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes' % known)
+    assert 'ansible_ssh_common_args' not in hostvars(inventory, 'web2'), 'no keys recorded: nothing to check against'
+    # With the network option, the keys are those of the address on that network.
+    parse(config(tmp_path, cloud=cloud, known_hosts_file='keys/known_hosts', network='back'))
+    assert known.read_text().splitlines()[0] == '10.1.0.5 ssh-ed25519 AAAAC3NzaWeb1'
     assert 'ansible_ssh_common_args' not in hostvars(parse(config(tmp_path, cloud=cloud)), 'web1')
 
 

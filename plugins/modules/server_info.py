@@ -70,6 +70,12 @@ servers:
     flavor:
       description: The flavor, as C(name), C(vcpus), C(ram) (MiB) and C(disk) (GiB).
       type: dict
+    host_keys:
+      description:
+        - The guest's SSH host keys (C(<type> <base64>)), as the last wait for cloud-init on it
+          recorded them (see O(kvmcloud.cloud.server#module:wait_for_cloud_init)); empty before.
+      type: list
+      elements: str
     hypervisor:
       description: The hypervisor the server is on.
       type: str

@@ -15,7 +15,9 @@ from ansible_collections.kvmcloud.cloud.plugins.module_utils.network.records imp
 from ansible_collections.kvmcloud.cloud.plugins.module_utils.volume.volumes import usage_on
 
 
-def _matches(facts, params):
+def server_matches(facts, params):
+    """Whether server ``facts`` (or an entry with the same keys) passes the filters the info
+    modules take: ``name``, ``project``, ``power_state``, ``tags``."""
     if params.get('name') and facts['name'] != params['name']:
         return False
     if params.get('project') and facts.get('project') != params['project']:
@@ -54,7 +56,7 @@ def run_server_info(cm):
     named), filtered."""
     params = cm.params
     hypervisors = cm.cloud.select_hypervisors([params['hypervisor']] if params.get('hypervisor') else None)
-    found, unreachable = map_reachable(cm, lambda h: listed_servers(h, lambda facts: _matches(facts, params)),
+    found, unreachable = map_reachable(cm, lambda h: listed_servers(h, lambda facts: server_matches(facts, params)),
                                        hypervisors, 'reading the servers')
     servers = [server for _hv, listed in found for server in listed]
     return {'changed': False, 'servers': sorted(servers, key=lambda s: s['name']),

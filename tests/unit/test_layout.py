@@ -27,6 +27,8 @@ LAYERS = {
     'cloud': {'core', 'storage', 'image', 'volume', 'network', 'hypervisor', 'compute'},
     # Beside compute: what the inventory plugin reads of the servers and makes hosts of.
     'inventory': {'core', 'storage', 'image', 'volume', 'network', 'hypervisor', 'compute'},
+    # Beside compute: what the servers use, read from the same domains.
+    'metering': {'core', 'storage', 'image', 'volume', 'network', 'hypervisor', 'compute'},
 }
 MAX_FILE_LINES = 400
 MAX_CLASS_LINES = 200
